@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Prepares this machine (Debian 12, root) to run the lab and the tests, idempotently:
+#   1. Debian packages: podman with runc, debootstrap, and the tools the tests drive from the host;
+#   2. /etc/containers/containers.conf with the settings podman needs here (runc, lowered ulimits);
+#   3. the lab base image (debootstrapped Debian bookworm with systemd), built once and cached;
+#   4. the Python venv (.venv) from requirements.txt, rebuilt only when that file changes.
+# Every step prints how long it took. Re-running it on a prepared machine takes a few seconds.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+. lab/lab.env
+
+step() { printf '==> %s\n' "$*"; }
+t0=$(date +%s)
+timed() { local s; s=$(date +%s); "$@"; printf '    (%ss)\n' "$(( $(date +%s) - s ))"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "lab/setup-host.sh must run as root (rootful podman is what works on these machines)" >&2
+  exit 1
+fi
+
+packages=(podman runc netavark aardvark-dns debootstrap iproute2 nftables openssh-client sshpass curl
+          python3-venv git make)
+apt_install() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    step "apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    step "Debian packages already installed"
+  fi
+}
+timed apt_install
+
+containers_conf() {
+  step "containers.conf (runc, cgroupfs, lowered ulimits)"
+  install -d /etc/containers
+  local want
+  want=$(cat <<'CONF'
+# Managed by ierahkwa.platform lab/setup-host.sh: podman settings that work on these machines.
+[containers]
+default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+)
+  if [ "$(cat /etc/containers/containers.conf 2>/dev/null)" != "$want" ]; then
+    [ -f /etc/containers/containers.conf ] && cp /etc/containers/containers.conf "/etc/containers/containers.conf.bak.$(date +%s)"
+    printf '%s\n' "$want" > /etc/containers/containers.conf
+  fi
+}
+timed containers_conf
+
+build_image() {
+  if podman image exists "$LAB_IMAGE"; then
+    step "lab image $LAB_IMAGE already built"
+    return
+  fi
+  step "building lab image $LAB_IMAGE with debootstrap"
+  local root=/var/cache/ierahkwa-lab/rootfs
+  rm -rf "$root"
+  install -d /var/cache/ierahkwa-lab
+  debootstrap --variant=minbase \
+    --include=systemd,systemd-sysv,dbus,python3,python3-apt,sudo,iproute2,ca-certificates,procps,less \
+    bookworm "$root" http://deb.debian.org/debian >/var/cache/ierahkwa-lab/debootstrap.log 2>&1 \
+    || { tail -20 /var/cache/ierahkwa-lab/debootstrap.log >&2; exit 1; }
+  cat > "$root/etc/apt/sources.list" <<'SRC'
+deb http://deb.debian.org/debian bookworm main
+deb http://deb.debian.org/debian bookworm-updates main
+deb http://deb.debian.org/debian-security bookworm-security main
+SRC
+  # Keep downloaded packages: the lab shares one archive cache between its hosts.
+  echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > "$root/etc/apt/apt.conf.d/10keep-downloads"
+  rm -f "$root/etc/hostname" "$root"/var/cache/apt/archives/*.deb
+  : > "$root/etc/machine-id"
+  tar -C "$root" -c . | podman import --change 'CMD ["/sbin/init"]' - "$LAB_IMAGE" >/dev/null
+  rm -rf "$root"
+}
+timed build_image
+install -d "$LAB_APT_CACHE/partial"
+
+venv() {
+  local stamp=.venv/.requirements.sha256 want
+  want=$(sha256sum requirements.txt | cut -d' ' -f1)
+  if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    step "Python venv .venv up to date"
+    return
+  fi
+  step "Python venv .venv from requirements.txt"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -r requirements.txt
+  echo "$want" > "$stamp"
+}
+timed venv
+
+echo "setup-host: ready in $(( $(date +%s) - t0 ))s"
