@@ -84,7 +84,11 @@ SRC
   rm -rf "$root"
 }
 timed build_image
-install -d "$LAB_APT_CACHE/partial"
+# apt archive caches of the lab and Molecule hosts (one per host: apt locks its archive directory).
+install -d "$LAB_APT_CACHE"
+for scenario in molecule/*/; do
+  install -d "$LAB_APT_CACHE/mol-$(basename "$scenario")/partial"
+done
 
 venv() {
   local stamp=.venv/.requirements.sha256 want
