@@ -8,6 +8,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+# shellcheck source=lab/lab.env
 . lab/lab.env
 
 step() { printf '==> %s\n' "$*"; }
@@ -20,7 +21,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(podman runc netavark aardvark-dns debootstrap iproute2 nftables openssh-client sshpass curl
-          python3-venv git make)
+          python3-venv git make shellcheck)
 apt_install() {
   local missing=()
   for p in "${packages[@]}"; do

@@ -87,7 +87,7 @@ def firewall_rules(group_names, group_ports, host_ports=None, group_var='group_p
     try:
         return normalize_rules(group_names, group_ports, host_ports, group_var=group_var, host_var=host_var)
     except FirewallRuleError as exc:
-        raise AnsibleFilterError(str(exc))
+        raise AnsibleFilterError(str(exc)) from exc
 
 
 class FilterModule(object):

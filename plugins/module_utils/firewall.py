@@ -51,7 +51,8 @@ def _parse_sources(value, where):
         try:
             net = ipaddress.ip_network(str(src), strict=False)
         except ValueError:
-            raise FirewallRuleError('%s.sources[%d]: %r is not an IPv4/IPv6 address or network' % (where, i, src))
+            raise FirewallRuleError(
+                '%s.sources[%d]: %r is not an IPv4/IPv6 address or network' % (where, i, src)) from None
         out.append(str(net))
     return sorted(set(out), key=lambda n: (ipaddress.ip_network(n).version, n))
 

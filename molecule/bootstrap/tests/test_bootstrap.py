@@ -20,7 +20,7 @@ SSH_OPTS = [
 
 def ssh(user, *args, extra=()):
     return subprocess.run(["ssh", *SSH_OPTS, *extra, "%s@%s" % (user, ADDRESS), *args],
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, check=False)
 
 
 def sshd_settings(host):

@@ -4,7 +4,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import pytest
-
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ierahkwa.platform.plugins.filter.firewall_rules import FilterModule

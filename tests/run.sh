@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The whole test suite, stage by stage: bash tests/run.sh [STAGE ...]
+# Stages: lint unit sanity build molecule lab-e2e (all by default). `make test` prepares the machine first
+# (lab/setup-host.sh) and calls this. Each stage's output goes to tests/output/<stage>.log; the end prints
+# how long each stage took and a summary line.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+export PATH="$ROOT/.venv/bin:$PATH"
+export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
+export ANSIBLE_COLLECTIONS_PATH="$ROOT/.cache/collections"
+export ANSIBLE_ROLES_PATH="$ROOT/roles"
+export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
+OUT="$ROOT/tests/output"
+mkdir -p "$OUT"
+ALL_STAGES=(lint unit sanity build molecule lab-e2e)
+STAGES=("$@")
+[ ${#STAGES[@]} -gt 0 ] || STAGES=("${ALL_STAGES[@]}")
+
+collection_copy() {  # a copy of the collection in an ansible_collections/ierahkwa/platform tree
+  local dest=$1/ansible_collections/ierahkwa/platform
+  mkdir -p "$dest"
+  git ls-files -co --exclude-standard | grep -v -e '^\.cache/' -e '^tests/output/' | tar -cf - -T - | tar -C "$dest" -xf -
+  echo "$dest"
+}
+
+stage_lint() {
+  ansible-lint --profile production && ruff check . && ruff format --check plugins
+}
+
+stage_unit() {
+  PYTHONPATH="$ROOT/.cache/collections" python -m pytest -p no:cacheprovider -q tests/unit
+}
+
+stage_sanity() {
+  # ansible-test in a venv of its own (it installs its pinned linters); its pip bootstrap script comes from
+  # tests/sanity/get_pip_offline.py, since ansible-test's own download host is not reachable from here.
+  local venv="$ROOT/.cache/sanity-venv" tmp dest
+  if [ ! -x "$venv/bin/ansible-test" ]; then
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q "$(grep '^ansible-core==' requirements.txt)" || return 1
+  fi
+  mkdir -p ~/.ansible/test/cache
+  for v in 24_2 $(grep -ho "pip='[0-9.]*'" "$venv"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | tr -dc '0-9.\n' | tr . _); do
+    cp tests/sanity/get_pip_offline.py ~/.ansible/test/cache/get_pip_"$v".py
+  done
+  tmp=$(mktemp -d)
+  dest=$(collection_copy "$tmp")
+  (cd "$dest" && "$venv/bin/ansible-test" sanity --requirements --python 3.11 --color no)
+  local rc=$?
+  rm -rf "$tmp"
+  return $rc
+}
+
+stage_build() {
+  # Build the collection, install the tarball, and use its role and filter from a playbook outside the repo.
+  local tmp rc
+  tmp=$(mktemp -d)
+  ansible-galaxy collection build --force --output-path "$tmp/dist" . &&
+  ansible-galaxy collection install --offline -p "$tmp/collections" "$tmp"/dist/ierahkwa-platform-*.tar.gz &&
+  mkdir -p "$tmp/user" && cat > "$tmp/user/smoke.yml" <<'YML' &&
+- name: Use the installed collection from outside the repository
+  hosts: localhost
+  connection: local
+  gather_facts: true
+  gather_subset: [min, virtual, network]
+  tasks:
+    - name: Filter plugin
+      ansible.builtin.assert:
+        that:
+          - (['edge'] | ierahkwa.platform.firewall_rules({'edge': [443, 80]}) | map(attribute='port') | list) == [80, 443]
+    - name: Role entry point and its argument specs
+      ansible.builtin.include_role:
+        name: ierahkwa.platform.bootstrap
+        tasks_from: preflight
+      vars:
+        bootstrap_admin_users: [{name: ops, ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBuildSmokeTestKeyxxxxxxxxxxxxxxxxxxxxxxxxx ops"]}]
+    - name: The role's rules were merged
+      ansible.builtin.assert:
+        that: _bootstrap_firewall_rules | map(attribute='port') | list == [22]
+YML
+  (cd "$tmp/user" && env -u ANSIBLE_CONFIG -u ANSIBLE_ROLES_PATH ANSIBLE_COLLECTIONS_PATH="$tmp/collections" \
+      ansible-playbook -i localhost, smoke.yml) &&
+  (cd "$tmp/user" && env -u ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH="$tmp/collections" \
+      ansible-doc -t filter ierahkwa.platform.firewall_rules >/dev/null)
+  rc=$?
+  rm -rf "$tmp"
+  return $rc
+}
+
+stage_molecule() {
+  local rc=0 s
+  for s in molecule/*/molecule.yml; do
+    s=$(basename "$(dirname "$s")")
+    echo "== molecule test -s $s"
+    molecule test -s "$s" || rc=1
+  done
+  return $rc
+}
+
+stage_lab-e2e() {
+  python -m pytest -p no:cacheprovider -v tests/integration/test_lab.py
+}
+
+declare -A RESULT DURATION
+for stage in "${STAGES[@]}"; do
+  if ! declare -F "stage_$stage" >/dev/null; then
+    echo "unknown stage: $stage (stages: ${ALL_STAGES[*]})" >&2
+    exit 2
+  fi
+  echo "==> $stage"
+  start=$(date +%s)
+  "stage_$stage" > "$OUT/$stage.log" 2>&1
+  rc=$?
+  DURATION[$stage]=$(( $(date +%s) - start ))
+  if [ $rc -eq 0 ]; then
+    RESULT[$stage]=passed
+    grep -E '^[=]+ .*(passed|failed).* in [0-9.]+s' "$OUT/$stage.log" | tail -3 | sed 's/^/    /'
+  else
+    RESULT[$stage]=FAILED
+    echo "---- last lines of tests/output/$stage.log ----"
+    tail -40 "$OUT/$stage.log"
+    echo "----"
+  fi
+  printf '    %s %s in %ss\n' "$stage" "${RESULT[$stage]}" "${DURATION[$stage]}"
+done
+
+echo
+echo "Stage        result   seconds"
+passed=0 failed=0 total=0
+for stage in "${STAGES[@]}"; do
+  printf '%-12s %-8s %7s\n' "$stage" "${RESULT[$stage]}" "${DURATION[$stage]}"
+  total=$(( total + DURATION[$stage] ))
+  if [ "${RESULT[$stage]}" = passed ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+done
+printf '%-12s %-8s %7s\n' total "" "$total"
+echo "stages: $passed passed, $failed failed"
+[ $failed -eq 0 ]
