@@ -25,7 +25,7 @@ collection_copy() {  # a copy of the collection in an ansible_collections/ierahk
 }
 
 stage_lint() {
-  ansible-lint --profile production && ruff check . && ruff format --check plugins
+  ansible-lint --profile production && ruff check . && ruff format --check plugins tests molecule
 }
 
 stage_unit() {
@@ -56,7 +56,9 @@ stage_build() {
   local tmp rc
   tmp=$(mktemp -d)
   ansible-galaxy collection build --force --output-path "$tmp/dist" . &&
-  ansible-galaxy collection install --offline -p "$tmp/collections" "$tmp"/dist/ierahkwa-platform-*.tar.gz &&
+  ANSIBLE_COLLECTIONS_PATH="$tmp/collections" \
+    ansible-galaxy collection install --offline -p "$tmp/collections" "$tmp"/dist/ierahkwa-platform-*.tar.gz &&
+  test -f "$tmp/collections/ansible_collections/ierahkwa/platform/MANIFEST.json" &&
   mkdir -p "$tmp/user" && cat > "$tmp/user/smoke.yml" <<'YML' &&
 - name: Use the installed collection from outside the repository
   hosts: localhost
@@ -67,7 +69,7 @@ stage_build() {
     - name: Filter plugin
       ansible.builtin.assert:
         that:
-          - (['edge'] | ierahkwa.platform.firewall_rules({'edge': [443, 80]}) | map(attribute='port') | list) == [80, 443]
+          - "(['edge'] | ierahkwa.platform.firewall_rules({'edge': [443, 80]}) | map(attribute='port') | list) == [80, 443]"
     - name: Role entry point and its argument specs
       ansible.builtin.include_role:
         name: ierahkwa.platform.bootstrap
@@ -76,10 +78,10 @@ stage_build() {
         bootstrap_admin_users: [{name: ops, ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBuildSmokeTestKeyxxxxxxxxxxxxxxxxxxxxxxxxx ops"]}]
     - name: The role's rules were merged
       ansible.builtin.assert:
-        that: _bootstrap_firewall_rules | map(attribute='port') | list == [22]
+        that: "_bootstrap_firewall_rules | map(attribute='port') | list == [22]"
 YML
   (cd "$tmp/user" && env -u ANSIBLE_CONFIG -u ANSIBLE_ROLES_PATH ANSIBLE_COLLECTIONS_PATH="$tmp/collections" \
-      ansible-playbook -i localhost, smoke.yml) &&
+      ansible-playbook -i localhost, -e "ansible_python_interpreter=$(command -v python)" smoke.yml) &&
   (cd "$tmp/user" && env -u ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH="$tmp/collections" \
       ansible-doc -t filter ierahkwa.platform.firewall_rules >/dev/null)
   rc=$?

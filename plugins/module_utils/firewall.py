@@ -52,7 +52,8 @@ def _parse_sources(value, where):
             net = ipaddress.ip_network(str(src), strict=False)
         except ValueError:
             raise FirewallRuleError(
-                '%s.sources[%d]: %r is not an IPv4/IPv6 address or network' % (where, i, src)) from None
+                '%s.sources[%d]: %r is not an IPv4/IPv6 address or network' % (where, i, src)
+            ) from None
         out.append(str(net))
     return sorted(set(out), key=lambda n: (ipaddress.ip_network(n).version, n))
 
@@ -62,8 +63,9 @@ def parse_rule(entry, where):
     if isinstance(entry, dict):
         unknown = sorted(set(entry) - ALLOWED_KEYS)
         if unknown:
-            raise FirewallRuleError('%s: unknown key(s) %s (allowed: %s)'
-                                    % (where, ', '.join(unknown), ', '.join(sorted(ALLOWED_KEYS))))
+            raise FirewallRuleError(
+                '%s: unknown key(s) %s (allowed: %s)' % (where, ', '.join(unknown), ', '.join(sorted(ALLOWED_KEYS)))
+            )
         if 'port' not in entry:
             raise FirewallRuleError('%s: a rule needs a port' % where)
         port = _parse_port(entry['port'], where + '.port')
@@ -85,8 +87,7 @@ def parse_rule(entry, where):
     return {'port': port, 'proto': proto, 'sources': sources, 'comment': comment}
 
 
-def normalize_rules(group_names, group_ports, host_ports,
-                    group_var='group_ports', host_var='ports'):
+def normalize_rules(group_names, group_ports, host_ports, group_var='group_ports', host_var='ports'):
     """Merge the rules of every group the host is in with its own rules.
 
     Rules with the same port and protocol are merged: open to anyone wins over

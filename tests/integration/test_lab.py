@@ -14,8 +14,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HOSTS = ["app1", "app2", "db1", "db2", "edge1", "mon1"]
 NET = "10.89.61"
 ADDRESSES = {"edge1": 11, "app1": 21, "app2": 22, "db1": 31, "db2": 32, "mon1": 41}
-ENV = dict(os.environ, IERAHKWA_LAB_PREFIX="t-", IERAHKWA_LAB_NET="61",
-           ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+ENV = dict(os.environ, IERAHKWA_LAB_PREFIX="t-", IERAHKWA_LAB_NET="61", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
 KEY = os.path.join(ROOT, ".cache", "lab", "id_ed25519")
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 LOGDIR = os.path.join(ROOT, "tests", "output", "lab")
@@ -23,16 +22,25 @@ LOGDIR = os.path.join(ROOT, "tests", "output", "lab")
 
 def playbook(name, *args, log):
     os.makedirs(LOGDIR, exist_ok=True)
-    r = subprocess.run(["ansible-playbook", "-i", "inventories/lab", *args, name],
-                       cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=1800, check=False)
+    r = subprocess.run(
+        ["ansible-playbook", "-i", "inventories/lab", *args, name],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     with open(os.path.join(LOGDIR, log + ".log"), "w") as f:
         f.write(r.stdout + r.stderr)
     return r
 
 
 def recap(output):
-    return {m[0]: {"ok": int(m[1]), "changed": int(m[2]), "unreachable": int(m[3]), "failed": int(m[4])}
-            for m in RECAP.findall(output)}
+    return {
+        m[0]: {"ok": int(m[1]), "changed": int(m[2]), "unreachable": int(m[3]), "failed": int(m[4])}
+        for m in RECAP.findall(output)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -70,20 +78,42 @@ def test_check_diff_on_converged_lab_reports_no_change(converged):
     assert {h: (s["changed"], s["failed"]) for h, s in stats.items()} == {h: (0, 0) for h in HOSTS}
 
 
-@pytest.mark.parametrize("case,host,hostvars,expected", [
-    ("port-70000", "app2", "bootstrap_firewall_ports: [8080, 70000]",
-     "bootstrap_firewall_ports[1]: port 70000 is outside 1-65535"),
-    ("group-port-70000", "edge1", "bootstrap_firewall_group_ports: {edge: [443, 70000]}",
-     "bootstrap_firewall_group_ports.edge[1]: port 70000 is outside 1-65535"),
-    ("admin-empty-keys", "db1", "bootstrap_admin_users: [{name: labadmin, ssh_keys: []}]",
-     "bootstrap_admin_users[0] (labadmin) on db1"),
-    ("admin-no-keys-field", "db2", "bootstrap_admin_users: [{name: nokey}]",
-     "missing required arguments: ssh_keys found in bootstrap_admin_users"),
-    ("bad-key", "mon1", "bootstrap_admin_users: [{name: labadmin, ssh_keys: ['not a key']}]",
-     "bootstrap_admin_users[0] (labadmin) on mon1"),
-    ("bad-choice", "app1", "bootstrap_sshd_permit_root_login: maybe",
-     "bootstrap_sshd_permit_root_login"),
-])
+@pytest.mark.parametrize(
+    "case,host,hostvars,expected",
+    [
+        (
+            "port-70000",
+            "app2",
+            "bootstrap_firewall_ports: [8080, 70000]",
+            "bootstrap_firewall_ports[1]: port 70000 is outside 1-65535",
+        ),
+        (
+            "group-port-70000",
+            "edge1",
+            "bootstrap_firewall_group_ports: {edge: [443, 70000]}",
+            "bootstrap_firewall_group_ports.edge[1]: port 70000 is outside 1-65535",
+        ),
+        (
+            "admin-empty-keys",
+            "db1",
+            "bootstrap_admin_users: [{name: labadmin, ssh_keys: []}]",
+            "bootstrap_admin_users[0] (labadmin) on db1",
+        ),
+        (
+            "admin-no-keys-field",
+            "db2",
+            "bootstrap_admin_users: [{name: nokey}]",
+            "missing required arguments: ssh_keys found in bootstrap_admin_users",
+        ),
+        (
+            "bad-key",
+            "mon1",
+            "bootstrap_admin_users: [{name: labadmin, ssh_keys: ['not a key']}]",
+            "bootstrap_admin_users[0] (labadmin) on mon1",
+        ),
+        ("bad-choice", "app1", "bootstrap_sshd_permit_root_login: maybe", "bootstrap_sshd_permit_root_login"),
+    ],
+)
 def test_bad_input_fails_in_preflight_before_any_host_changes(converged, tmp_path, case, host, hostvars, expected):
     bad = tmp_path / "bad.yml"
     bad.write_text("all:\n  hosts:\n    %s:\n      %s\n" % (host, hostvars))
@@ -100,12 +130,27 @@ def test_bad_input_fails_in_preflight_before_any_host_changes(converged, tmp_pat
 
 
 def ssh(user, host, *cmd, key=None):
-    opts = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-            "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR"]
+    opts = [
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=5",
+        "-o",
+        "LogLevel=ERROR",
+    ]
     if key:
         opts += ["-i", key]
-    return subprocess.run(["ssh", *opts, "%s@%s.%d" % (user, NET, ADDRESSES[host]), *cmd],
-                          capture_output=True, text=True, timeout=30, check=False)
+    return subprocess.run(
+        ["ssh", *opts, "%s@%s.%d" % (user, NET, ADDRESSES[host]), *cmd],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("host", HOSTS)

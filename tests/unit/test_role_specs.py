@@ -10,8 +10,11 @@ import pytest
 import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-ROLES = sorted(r for r in os.listdir(os.path.join(ROOT, 'roles'))
-               if os.path.isfile(os.path.join(ROOT, 'roles', r, 'meta', 'argument_specs.yml')))
+ROLES = sorted(
+    r
+    for r in os.listdir(os.path.join(ROOT, 'roles'))
+    if os.path.isfile(os.path.join(ROOT, 'roles', r, 'meta', 'argument_specs.yml'))
+)
 
 
 def load(role, *parts):

@@ -10,17 +10,33 @@ import pytest
 NAME = "ierahkwa-mol-bootstrap"
 ADDRESS = subprocess.run(
     ["podman", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", NAME],
-    capture_output=True, text=True, check=True).stdout.strip()
+    capture_output=True,
+    text=True,
+    check=True,
+).stdout.strip()
 KEY = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"), "id_ed25519")
 SSH_OPTS = [
-    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ConnectTimeout=5",
+    "-o",
+    "LogLevel=ERROR",
 ]
 
 
 def ssh(user, *args, extra=()):
-    return subprocess.run(["ssh", *SSH_OPTS, *extra, "%s@%s" % (user, ADDRESS), *args],
-                          capture_output=True, text=True, timeout=30, check=False)
+    return subprocess.run(
+        ["ssh", *SSH_OPTS, *extra, "%s@%s" % (user, ADDRESS), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def sshd_settings(host):
@@ -44,8 +60,11 @@ def test_root_login_over_ssh_is_refused():
 
 
 def test_password_login_is_not_offered():
-    r = ssh("opsadmin", "true", extra=["-o", "PreferredAuthentications=password,keyboard-interactive",
-                                       "-o", "PubkeyAuthentication=no"])
+    r = ssh(
+        "opsadmin",
+        "true",
+        extra=["-o", "PreferredAuthentications=password,keyboard-interactive", "-o", "PubkeyAuthentication=no"],
+    )
     assert r.returncode == 255
     assert "Permission denied (publickey)" in r.stderr
 
