@@ -45,6 +45,8 @@ def recap(output):
 
 @pytest.fixture(scope="module")
 def lab():
+    # start from bare hosts even if an interrupted run left this lab behind
+    playbook("lab/lab.yml", "-e", "lab_state=absent", log="lab-clean")
     r = playbook("lab/lab.yml", log="lab-up")
     assert r.returncode == 0, r.stdout[-3000:]
     yield
