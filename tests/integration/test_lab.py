@@ -11,11 +11,13 @@ import subprocess
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-HOSTS = ["app1", "app2", "db1", "db2", "edge1", "mon1"]
+HOSTS = ["app1", "app2", "db1", "db2", "edge1", "fresh1", "mon1"]
 NET = "10.89.61"
-ADDRESSES = {"edge1": 11, "app1": 21, "app2": 22, "db1": 31, "db2": 32, "mon1": 41}
+ADDRESSES = {"edge1": 11, "app1": 21, "app2": 22, "db1": 31, "db2": 32, "mon1": 41, "fresh1": 51}
 ENV = dict(os.environ, IERAHKWA_LAB_PREFIX="t-", IERAHKWA_LAB_NET="61", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
 KEY = os.path.join(ROOT, ".cache", "lab", "id_ed25519")
+KNOWN_HOSTS = os.path.join(ROOT, ".cache", "lab", "known_hosts61")
+ROOT_PASSWORD_FILE = os.path.join(ROOT, ".cache", "lab", "root-password")
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 LOGDIR = os.path.join(ROOT, "tests", "output", "lab")
 
@@ -53,6 +55,65 @@ def lab():
     playbook("lab/lab.yml", "-e", "lab_state=absent", log="lab-down")
 
 
+def ssh_password(user, host, password, *cmd):
+    return subprocess.run(
+        [
+            "sshpass",
+            "-p",
+            password,
+            "ssh",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "PreferredAuthentications=password,keyboard-interactive",
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "NumberOfPasswordPrompts=1",
+            "%s@%s.%d" % (user, NET, ADDRESSES[host]),
+            *cmd,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def root_password():
+    with open(ROOT_PASSWORD_FILE) as f:
+        return f.read().strip()
+
+
+def test_fresh_host_starts_with_root_password_login(lab):
+    r = ssh_password("root", "fresh1", root_password(), "true")
+    assert r.returncode == 0, r.stderr
+
+
+def test_wrong_admin_key_stops_before_root_login_is_disabled(lab, tmp_path):
+    # a valid key the controller does not hold: the admin cannot log in with it
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    other = (tmp_path / "other.pub").read_text().strip()
+    bad = tmp_path / "wrong-key.yml"
+    bad.write_text(
+        "all:\n  hosts:\n    fresh1:\n      bootstrap_admin_users: [{name: labadmin, ssh_keys: ['%s']}]\n" % other
+    )
+    r = playbook("playbooks/site.yml", "-i", str(bad), "--limit", "fresh1", log="wrong-admin-key")
+    out = " ".join((r.stdout + r.stderr).split())
+    assert r.returncode != 0
+    assert "admin user 'labadmin' could not log in" in out, out[-3000:]
+    assert "TASK [ierahkwa.platform.bootstrap : sshd | Hardened settings" not in r.stdout
+    # the host is reachable as before: root by password
+    r = ssh_password("root", "fresh1", root_password(), "true")
+    assert r.returncode == 0, r.stderr
+
+
 @pytest.fixture(scope="module")
 def converged(lab):
     r = playbook("playbooks/site.yml", log="site-1")
@@ -65,8 +126,11 @@ def converged(lab):
 
 
 def test_second_run_reports_no_change(converged):
+    assert "first contact as root" in converged.stdout
     r = playbook("playbooks/site.yml", log="site-2")
     assert r.returncode == 0, r.stdout[-5000:]
+    # fresh1 is now reached as labadmin over SSH, with its recorded host key
+    assert "first contact as root" not in r.stdout
     stats = recap(r.stdout)
     assert sorted(stats) == HOSTS
     assert {h: s["changed"] for h, s in stats.items()} == {h: 0 for h in HOSTS}
@@ -169,3 +233,74 @@ def test_etc_hosts_resolves_every_lab_host(converged, host):
     r = ssh("labadmin", host, "getent", "hosts", "edge1", "db2", key=KEY)
     assert r.returncode == 0, r.stderr
     assert "%s.11" % NET in r.stdout and "%s.32" % NET in r.stdout
+
+
+def test_fresh_host_refuses_root_and_passwords_after_handover(converged):
+    assert ssh_password("root", "fresh1", root_password(), "true").returncode == 255
+    r = ssh_password("labadmin", "fresh1", "any-password", "true")
+    assert r.returncode == 255
+
+
+def test_fresh_host_keys_recorded_and_verified(converged):
+    ip = "%s.%d" % (NET, ADDRESSES["fresh1"])
+    found = subprocess.run(["ssh-keygen", "-F", ip, "-f", KNOWN_HOSTS], capture_output=True, text=True, check=False)
+    assert found.returncode == 0 and "ssh-ed25519" in found.stdout
+    r = subprocess.run(
+        [
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "UserKnownHostsFile=" + KNOWN_HOSTS,
+            "-i",
+            KEY,
+            "labadmin@" + ip,
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    # a different key under that address is refused
+    fake = os.path.join(os.path.dirname(KNOWN_HOSTS), "fake_known_hosts")
+    with open(fake, "w") as f:
+        f.write("%s ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n" % ip)
+    r = subprocess.run(
+        [
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "UserKnownHostsFile=" + fake,
+            "-o",
+            "HostKeyAlgorithms=ssh-ed25519",
+            "-i",
+            KEY,
+            "labadmin@" + ip,
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert r.returncode == 255 and "HOST IDENTIFICATION HAS CHANGED" in r.stderr
+
+
+def test_invalid_sshd_setting_fails_at_validation_and_admin_keeps_access(converged, tmp_path):
+    before = ssh("labadmin", "fresh1", "sha256sum", "/etc/ssh/sshd_config.d/00-ierahkwa.conf", key=KEY).stdout
+    bad = tmp_path / "bad-sshd.yml"
+    bad.write_text("all:\n  hosts:\n    fresh1:\n      bootstrap_sshd_extra_settings: {NotAnOption: 'yes'}\n")
+    r = playbook("playbooks/site.yml", "-i", str(bad), "--limit", "fresh1", log="bad-sshd-setting")
+    assert r.returncode != 0
+    assert "Bad configuration option: NotAnOption" in r.stdout + r.stderr
+    after = ssh("labadmin", "fresh1", "sha256sum", "/etc/ssh/sshd_config.d/00-ierahkwa.conf", key=KEY)
+    assert after.returncode == 0, after.stderr
+    assert after.stdout == before
+    assert ssh("labadmin", "fresh1", "sudo", "-n", "true", key=KEY).returncode == 0
