@@ -100,8 +100,10 @@ venv() {
   fi
   step "Python venv .venv from requirements.txt"
   python3 -m venv .venv
-  .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -r requirements.txt
+  # pip's notes about unreachable local mirrors are noise here; errors still show and fail the step
+  .venv/bin/pip install -q --upgrade pip 2>&1 | { grep -v '^WARNING: Location' || true; }
+  .venv/bin/pip install -q -r requirements.txt 2>&1 | { grep -v '^WARNING: Location' || true; }
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "pip install -r requirements.txt failed" >&2; exit 1; }
   echo "$want" > "$stamp"
 }
 timed venv
