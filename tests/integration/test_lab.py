@@ -195,23 +195,20 @@ def test_bad_input_fails_in_preflight_before_any_host_changes(converged, tmp_pat
     assert stats[host]["failed"] == 1
 
 
-def ssh(user, host, *cmd, key=None):
-    opts = [
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ConnectTimeout=5",
-        "-o",
-        "LogLevel=ERROR",
-    ]
+def ssh(user, host, *cmd, key=None, known_hosts=None, extra=()):
+    """Real ssh from the controller; with known_hosts, the host key must match that file."""
+    check = (
+        ["StrictHostKeyChecking=yes", "UserKnownHostsFile=" + known_hosts]
+        if known_hosts
+        else ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null"]
+    )
+    opts = []
+    for option in [*check, "BatchMode=yes", "ConnectTimeout=5", "LogLevel=ERROR"]:
+        opts += ["-o", option]
     if key:
         opts += ["-i", key]
     return subprocess.run(
-        ["ssh", *opts, "%s@%s.%d" % (user, NET, ADDRESSES[host]), *cmd],
+        ["ssh", *opts, *extra, "%s@%s.%d" % (user, NET, ADDRESSES[host]), *cmd],
         capture_output=True,
         text=True,
         timeout=30,
@@ -245,51 +242,13 @@ def test_fresh_host_keys_recorded_and_verified(converged):
     ip = "%s.%d" % (NET, ADDRESSES["fresh1"])
     found = subprocess.run(["ssh-keygen", "-F", ip, "-f", KNOWN_HOSTS], capture_output=True, text=True, check=False)
     assert found.returncode == 0 and "ssh-ed25519" in found.stdout
-    r = subprocess.run(
-        [
-            "ssh",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "UserKnownHostsFile=" + KNOWN_HOSTS,
-            "-i",
-            KEY,
-            "labadmin@" + ip,
-            "true",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    r = ssh("labadmin", "fresh1", "true", key=KEY, known_hosts=KNOWN_HOSTS)
     assert r.returncode == 0, r.stderr
     # a different key under that address is refused
     fake = os.path.join(os.path.dirname(KNOWN_HOSTS), "fake_known_hosts")
     with open(fake, "w") as f:
         f.write("%s ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n" % ip)
-    r = subprocess.run(
-        [
-            "ssh",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "UserKnownHostsFile=" + fake,
-            "-o",
-            "HostKeyAlgorithms=ssh-ed25519",
-            "-i",
-            KEY,
-            "labadmin@" + ip,
-            "true",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    r = ssh("labadmin", "fresh1", "true", key=KEY, known_hosts=fake, extra=["-o", "HostKeyAlgorithms=ssh-ed25519"])
     assert r.returncode == 255 and "HOST IDENTIFICATION HAS CHANGED" in r.stderr
 
 
