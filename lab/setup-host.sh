@@ -87,8 +87,8 @@ SRC
 timed build_image
 # apt archive caches of the lab and Molecule hosts (one per host: apt locks its archive directory).
 install -d "$LAB_APT_CACHE"
-for scenario in molecule/*/; do
-  install -d "$LAB_APT_CACHE/mol-$(basename "$scenario")/partial"
+for cache in $(grep -ho '/var/cache/ierahkwa-lab/apt/[^:]*:' molecule/*/molecule.yml | sed 's/:$//' | sort -u); do
+  install -d "$LAB_APT_CACHE/$(basename "$cache")/partial"
 done
 
 venv() {
