@@ -15,7 +15,9 @@ import pytest
 PRIMARY = "ierahkwa-mol-db1"
 REPLICA = "ierahkwa-mol-db2"
 EPH = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")
-PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.join(os.path.dirname(__file__), "../../..")))
+PROJECT = os.environ.get(
+    "MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.join(os.path.dirname(__file__), "../../.."))
+)
 APP_PASSWORD = "mol-App-Secret-4711"
 SECRETS = [
     APP_PASSWORD,
@@ -40,7 +42,14 @@ def playbook(name, *args, check=True):
     )
     path = name if os.path.isabs(name) else os.path.join(PROJECT, "playbooks", name)
     r = subprocess.run(
-        [os.path.join(PROJECT, ".venv/bin/ansible-playbook"), "-vvv", "-i", os.path.join(EPH, "inventory"), path, *args],
+        [
+            os.path.join(PROJECT, ".venv/bin/ansible-playbook"),
+            "-vvv",
+            "-i",
+            os.path.join(EPH, "inventory"),
+            path,
+            *args,
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -89,7 +98,14 @@ def test_cluster_has_checksums_scram_and_derived_memory(primary):
     assert psql(primary, "SHOW archive_timeout") == "%ds" % ARCHIVE_TIMEOUT
     methods = psql(primary, "SELECT DISTINCT auth_method FROM pg_hba_file_rules").split()
     assert "trust" not in methods and "md5" not in methods and "password" not in methods
-    assert psql(primary, "SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = 'ierahkwa'", db="postgres") == "t"
+    assert (
+        psql(
+            primary,
+            "SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = 'ierahkwa'",
+            db="postgres",
+        )
+        == "t"
+    )
 
 
 def test_slow_queries_are_logged_as_json(primary):
@@ -127,7 +143,10 @@ def test_replica_streams_and_serves_reads(primary, replica):
     else:
         raise AssertionError("the row never reached the replica")
     # Lag is visible on the primary, through the replica's slot.
-    state = psql(primary, "SELECT state, slot_name IS NOT NULL FROM pg_stat_replication JOIN pg_replication_slots ON active_pid = pid")
+    state = psql(
+        primary,
+        "SELECT state, slot_name IS NOT NULL FROM pg_stat_replication JOIN pg_replication_slots ON active_pid = pid",
+    )
     assert state == "streaming|t"
     write = replica.run("runuser -u postgres -- psql -XAt -d ierahkwa -c 'INSERT INTO repl_check VALUES (1)'")
     assert write.rc != 0 and "read-only transaction" in write.stderr
@@ -165,7 +184,9 @@ def write(path, text):
 
 def test_migrations_apply_once_and_a_failing_one_rolls_back():
     d = tempfile.mkdtemp(prefix="migrations-")
-    write(os.path.join(d, "0001_accounts.sql"), "CREATE TABLE accounts (id bigserial PRIMARY KEY, name text NOT NULL);\n")
+    write(
+        os.path.join(d, "0001_accounts.sql"), "CREATE TABLE accounts (id bigserial PRIMARY KEY, name text NOT NULL);\n"
+    )
     write(os.path.join(d, "0002_seed.sql"), "INSERT INTO accounts (name) VALUES ('alice'), ('bob');\n")
     args = ["-e", "migrate_database=ierahkwa", "-e", "migrate_source=" + d, "-e", "migrate_role=ierahkwa"]
     check = playbook("migrate.yml", "--check", *args)
@@ -196,10 +217,20 @@ def backup_info(primary):
 
 
 def test_timers_are_scheduled(primary):
-    for timer in ("ierahkwa-pgbackrest-full.timer", "ierahkwa-pgbackrest-diff.timer", "ierahkwa-pg-restore-test.timer", "ierahkwa-pgbackrest-metrics.timer"):
+    for timer in (
+        "ierahkwa-pgbackrest-full.timer",
+        "ierahkwa-pgbackrest-diff.timer",
+        "ierahkwa-pg-restore-test.timer",
+        "ierahkwa-pgbackrest-metrics.timer",
+    ):
         assert primary.service(timer).is_running, timer
         assert primary.service(timer).is_enabled, timer
-    assert primary.run("systemd-analyze verify /etc/systemd/system/ierahkwa-pg*.service /etc/systemd/system/ierahkwa-pg*.timer").rc == 0
+    assert (
+        primary.run(
+            "systemd-analyze verify /etc/systemd/system/ierahkwa-pg*.service /etc/systemd/system/ierahkwa-pg*.timer"
+        ).rc
+        == 0
+    )
 
 
 def test_restore_drill_passes_on_the_backup_the_timer_takes(primary):
@@ -227,7 +258,9 @@ def test_restore_drill_fails_loudly_on_a_corrupted_backup(primary):
     assert victim
     primary.check_output("cp -p %s /root/victim.orig", victim)
     try:
-        primary.check_output("printf 'damage-damage-damage-damage' | dd of=%s bs=1 seek=64 conv=notrunc status=none", victim)
+        primary.check_output(
+            "printf 'damage-damage-damage-damage' | dd of=%s bs=1 seek=64 conv=notrunc status=none", victim
+        )
         r = playbook("restore-test.yml", "-l", PRIMARY, check=False)
         assert r.returncode != 0
         assert "RESTORE TEST FAILED" in r.stdout
@@ -255,7 +288,15 @@ def test_point_in_time_recovery_brings_back_exactly_the_rows_before_the_target(p
     psql(primary, "DROP TABLE accounts CASCADE")
     wait_archived(primary)
     playbook(
-        "restore.yml", "-l", PRIMARY, "-e", "restore_force=true", "-e", "restore_target_type=time", "-e", "restore_target='%s'" % target
+        "restore.yml",
+        "-l",
+        PRIMARY,
+        "-e",
+        "restore_force=true",
+        "-e",
+        "restore_target_type=time",
+        "-e",
+        "restore_target='%s'" % target,
     )
     assert psql(primary, "SELECT count(*), min(i), max(i) FROM pitr") == "500|1|500"
     assert psql(primary, "SELECT count(*) FROM accounts") == "2"  # the dropped table is back
@@ -268,7 +309,9 @@ def test_after_a_crash_every_row_older_than_archive_timeout_comes_back(primary):
     time.sleep(ARCHIVE_TIMEOUT + 8)  # older than one archive_timeout window: must survive
     psql(primary, "INSERT INTO crash (i) SELECT generate_series(1001, 1100)")  # may be lost (inside the window)
     # The machine dies: every process of the server killed at once, then the unit kept from restarting it.
-    primary.check_output("systemctl kill --signal=KILL postgresql@15-main.service && systemctl stop postgresql@15-main.service")
+    primary.check_output(
+        "systemctl kill --signal=KILL postgresql@15-main.service && systemctl stop postgresql@15-main.service"
+    )
     playbook("restore.yml", "-l", PRIMARY)
     assert psql(primary, "SELECT count(*) FROM crash WHERE i <= 1000") == "1000"
     assert int(psql(primary, "SELECT count(*) FROM crash")) in (1000, 1100)
