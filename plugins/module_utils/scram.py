@@ -7,6 +7,8 @@
 ``SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`` (base64). pgBouncer accepts the same string in
 its auth file. ``seeded_salt`` derives a salt from the password and a seed so that a template stays the same
 between runs (no change, no reload) while two users with one password still get different verifiers.
+Like PostgreSQL (``src/common/saslprep.c``), the password is prepared with SASLprep (RFC 4013) first, and taken
+as given where SASLprep refuses it; ``matches`` checks a password against a stored verifier.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,11 +16,30 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import binascii
 import hashlib
 import hmac
+import re
+import stringprep
+import unicodedata
 
 DEFAULT_ITERATIONS = 4096
 SALT_BYTES = 16
+VERIFIER = re.compile(
+    r'^SCRAM-SHA-256\$([0-9]{1,10}):([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2}):([A-Za-z0-9+/]+={0,2})$'
+)
+_PROHIBITED = (
+    stringprep.in_table_c12,
+    stringprep.in_table_c21_c22,
+    stringprep.in_table_c3,
+    stringprep.in_table_c4,
+    stringprep.in_table_c5,
+    stringprep.in_table_c6,
+    stringprep.in_table_c7,
+    stringprep.in_table_c8,
+    stringprep.in_table_c9,
+    stringprep.in_table_a1,  # unassigned code points are refused too
+)
 
 
 class ScramError(ValueError):
@@ -29,9 +50,30 @@ def _b64(data):
     return base64.b64encode(data).decode('ascii')
 
 
+def saslprep(password):
+    """The password as PostgreSQL hashes it: SASLprep'ed, or as given where SASLprep refuses it.
+
+    Follows ``pg_saslprep``: ASCII is taken as is; otherwise non-ASCII spaces become spaces, characters
+    "commonly mapped to nothing" go, and the result is NFKC-normalised. An empty result, a prohibited or
+    unassigned character or mixed-direction text (checked, as PostgreSQL does, before normalisation) makes
+    PostgreSQL use the password unchanged.
+    """
+    if all(ord(c) < 128 for c in password):
+        return password
+    mapped = ''.join(' ' if stringprep.in_table_c12(c) else c for c in password if not stringprep.in_table_b1(c))
+    if not mapped or any(check(c) for c in mapped for check in _PROHIBITED):
+        return password
+    if any(stringprep.in_table_d1(c) for c in mapped) and (
+        any(stringprep.in_table_d2(c) for c in mapped)
+        or not (stringprep.in_table_d1(mapped[0]) and stringprep.in_table_d1(mapped[-1]))
+    ):
+        return password
+    return unicodedata.normalize('NFKC', mapped)
+
+
 def keys(password, salt, iterations):
     """(StoredKey, ServerKey) for a password, a raw salt and an iteration count."""
-    salted = hashlib.pbkdf2_hmac('sha256', password.encode('utf-8'), salt, iterations)
+    salted = hashlib.pbkdf2_hmac('sha256', saslprep(password).encode('utf-8'), salt, iterations)
     client_key = hmac.new(salted, b'Client Key', hashlib.sha256).digest()
     server_key = hmac.new(salted, b'Server Key', hashlib.sha256).digest()
     return hashlib.sha256(client_key).digest(), server_key
@@ -42,11 +84,22 @@ def seeded_salt(password, seed):
     return hmac.new(password.encode('utf-8'), message, hashlib.sha256).digest()[:SALT_BYTES]
 
 
-def verifier(password, salt=None, salt_seed=None, iterations=DEFAULT_ITERATIONS):
+def _check_password(password):
     if not isinstance(password, str) or not password:
         raise ScramError('password must be a non-empty string')
+    try:
+        password.encode('utf-8')
+    except UnicodeEncodeError as exc:
+        raise ScramError('password must be valid Unicode text: %s' % exc) from exc
+
+
+def verifier(password, salt=None, salt_seed=None, iterations=DEFAULT_ITERATIONS):
+    """The verifier of a password, with an explicit base64 salt or one derived from salt_seed."""
+    _check_password(password)
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 4096:
         raise ScramError('iterations must be an integer of at least 4096, got %r' % (iterations,))
+    if salt is not None and salt_seed is not None:
+        raise ScramError('give salt_seed or salt, not both')
     if salt is not None:
         try:
             raw = base64.b64decode(salt, validate=True)
@@ -54,8 +107,10 @@ def verifier(password, salt=None, salt_seed=None, iterations=DEFAULT_ITERATIONS)
             raise ScramError('salt must be base64: %s' % exc) from exc
         if len(raw) < 8:
             raise ScramError('salt must hold at least 8 bytes')
-    elif salt_seed:
-        raw = seeded_salt(password, str(salt_seed))
+    elif isinstance(salt_seed, str) and salt_seed:
+        raw = seeded_salt(password, salt_seed)
+    elif salt_seed is not None:
+        raise ScramError('salt_seed must be a non-empty string, got %r' % (salt_seed,))
     else:
         raise ScramError('give salt_seed (e.g. the user name) or salt')
     stored, server = keys(password, raw, iterations)
@@ -63,15 +118,25 @@ def verifier(password, salt=None, salt_seed=None, iterations=DEFAULT_ITERATIONS)
 
 
 def matches(stored_verifier, password):
-    """True when password is the one stored_verifier was made from."""
+    """True when password is the one stored_verifier was made from.
+
+    Anything that is not a SCRAM-SHA-256 verifier (None, an md5 hash, a damaged string) does not match; a
+    password that is not a non-empty string, or a verifier that is not a string, is an error.
+    """
+    _check_password(password)
+    if stored_verifier is None:
+        return False
+    if not isinstance(stored_verifier, str):
+        raise ScramError('verifier must be a string, got %s' % type(stored_verifier).__name__)
+    match = VERIFIER.match(stored_verifier)
+    if not match:
+        return False
     try:
-        method, rest = stored_verifier.split('$', 1)
-        head, tail = rest.split('$', 1)
-        iterations, salt = head.split(':', 1)
-        stored_key, server_key = tail.split(':', 1)
-    except (AttributeError, ValueError):
+        salt, stored_key, server_key = (base64.b64decode(match.group(i), validate=True) for i in (2, 3, 4))
+    except (binascii.Error, ValueError):
         return False
-    if method != 'SCRAM-SHA-256':
+    iterations = int(match.group(1))
+    if iterations < 1 or len(stored_key) != 32 or len(server_key) != 32:
         return False
-    stored, server = keys(password, base64.b64decode(salt), int(iterations))
-    return hmac.compare_digest(_b64(stored), stored_key) and hmac.compare_digest(_b64(server), server_key)
+    stored, server = keys(password, salt, iterations)
+    return hmac.compare_digest(stored, stored_key) and hmac.compare_digest(server, server_key)
