@@ -87,9 +87,10 @@ SRC
 timed build_image
 # apt archive caches of the lab and Molecule hosts (one per host: apt locks its archive directory).
 install -d "$LAB_APT_CACHE"
-for cache in $(grep -ho '/var/cache/ierahkwa-lab/apt/[^:]*:' molecule/*/molecule.yml | sed 's/:$//' | sort -u); do
-  install -d "$LAB_APT_CACHE/$(basename "$cache")/partial"
-done
+grep -ho '/var/cache/ierahkwa-lab/apt/[^:]*:' molecule/*/molecule.yml | sed 's/:$//' | sort -u |
+  while read -r cache; do
+    install -d "$LAB_APT_CACHE/$(basename "$cache")/partial"
+  done
 
 venv() {
   local stamp=.venv/.requirements.sha256 want

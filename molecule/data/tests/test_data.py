@@ -58,12 +58,19 @@ def playbook(name, *args, check=True):
     )
     OUTPUTS.append(r.stdout + r.stderr)
     if check:
-        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+        assert r.returncode == 0, failure(r.stdout) + r.stderr[-2000:]
     return r
 
 
+def failure(out):
+    """The lines of a playbook's output around its failures (its -vvv output is too long to show whole)."""
+    lines = out.splitlines()
+    keep = [i for i, line in enumerate(lines) if line.startswith(("fatal:", "failed:", "[ERROR]"))]
+    return "\n".join("\n".join(lines[i : i + 40]) for i in keep[:3]) or out[-3000:]
+
+
 def psql(host, sql, db="ierahkwa", port=5432):
-    return host.check_output("runuser -u postgres -- psql -XAt -p %d -d %s -c %s", port, db, sql)
+    return host.check_output("runuser -u postgres -- psql -XAt -p %s -d %s -c %s", str(port), db, sql)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +86,7 @@ def replica(host):
 def wait_archived(primary):
     """Switches WAL and waits until the segment is in the archive."""
     seg = psql(primary, "SELECT pg_walfile_name(pg_switch_wal())")
-    for _ in range(60):
+    for _attempt in range(60):
         if psql(primary, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") >= seg:
             return
         time.sleep(1)
@@ -118,7 +125,7 @@ def test_slow_queries_are_logged_as_json(primary):
 
 def test_pg_stat_statements_records_queries(primary):
     psql(primary, "SELECT 4711 AS marker")
-    assert int(psql(primary, "SELECT count(*) FROM pg_stat_statements WHERE query LIKE '%4711 AS marker%'")) >= 1
+    assert int(psql(primary, "SELECT count(*) FROM pg_stat_statements WHERE query LIKE '%AS marker%'")) >= 1
 
 
 def test_password_login_without_scram_is_refused(primary):
@@ -136,7 +143,7 @@ def test_replica_streams_and_serves_reads(primary, replica):
     assert psql(replica, "SELECT pg_is_in_recovery()") == "t"
     marker = str(time.time())
     psql(primary, "CREATE TABLE IF NOT EXISTS repl_check (v text); INSERT INTO repl_check VALUES ('%s')" % marker)
-    for _ in range(30):
+    for _attempt in range(30):
         if psql(replica, "SELECT count(*) FROM repl_check WHERE v = '%s'" % marker) == "1":
             break
         time.sleep(0.5)
@@ -182,7 +189,7 @@ def write(path, text):
         f.write(text)
 
 
-def test_migrations_apply_once_and_a_failing_one_rolls_back():
+def test_migrations_apply_once_and_a_failing_one_rolls_back(host):
     d = tempfile.mkdtemp(prefix="migrations-")
     write(
         os.path.join(d, "0001_accounts.sql"), "CREATE TABLE accounts (id bigserial PRIMARY KEY, name text NOT NULL);\n"
@@ -199,7 +206,6 @@ def test_migrations_apply_once_and_a_failing_one_rolls_back():
     bad = playbook("migrate.yml", *args, check=False)
     assert bad.returncode != 0
     assert "0003_broken.sql" in bad.stdout and "nowhere" in bad.stdout
-    return d
 
 
 def test_migration_state_after_the_failure(primary):
@@ -338,7 +344,7 @@ def test_promotion_makes_the_replica_writable_and_fences_the_old_primary(primary
 # -- Secrets ---------------------------------------------------------------------------------------------------
 
 
-def test_no_password_in_any_output_at_vvv():
+def test_no_password_in_any_output_at_vvv(host):
     # Every playbook above ran at -vvv (data.yml among them); the log also holds converge and idempotence.
     assert len(OUTPUTS) >= 8
     with open(os.path.join(EPH, "ansible.log")) as f:
