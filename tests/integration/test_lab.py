@@ -232,6 +232,35 @@ def test_etc_hosts_resolves_every_lab_host(converged, host):
     assert "%s.11" % NET in r.stdout and "%s.32" % NET in r.stdout
 
 
+def test_data_tier_in_the_lab_streams_and_pools(converged):
+    # site.yml brought up the data tier: db2 streams from db1, and the application logs in through pgBouncer.
+    r = ssh(
+        "labadmin",
+        "db1",
+        "sudo",
+        "-n",
+        "-u",
+        "postgres",
+        "psql",
+        "-XAtc",
+        "'SELECT client_addr, state FROM pg_stat_replication'",
+        key=KEY,
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "%s.32|streaming" % NET, r.stdout + r.stderr
+    r = ssh(
+        "labadmin",
+        "db1",
+        "PGPASSWORD=lab-app-password-0123456789",
+        "psql",
+        "-XAt",
+        "'host=127.0.0.1 port=6432 dbname=ierahkwa user=ierahkwa'",
+        "-c",
+        "'SELECT current_user'",
+        key=KEY,
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "ierahkwa", r.stderr
+
+
 def test_fresh_host_refuses_root_and_passwords_after_handover(converged):
     assert ssh_password("root", "fresh1", root_password(), "true").returncode == 255
     r = ssh_password("labadmin", "fresh1", "any-password", "true")

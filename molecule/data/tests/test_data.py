@@ -6,6 +6,7 @@ point-in-time recovery, recovery after a crash, promotion, and last the search o
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -39,6 +40,8 @@ def playbook(name, *args, check=True):
         ANSIBLE_LOG_PATH=os.path.join(EPH, "ansible.log"),
         ANSIBLE_PIPELINING="true",
         ANSIBLE_HOST_KEY_CHECKING="false",
+        ANSIBLE_FORCE_COLOR="false",
+        ANSIBLE_NOCOLOR="true",
     )
     path = name if os.path.isabs(name) else os.path.join(PROJECT, "playbooks", name)
     r = subprocess.run(
@@ -93,6 +96,17 @@ def wait_archived(primary):
     raise AssertionError("segment %s was not archived" % seg)
 
 
+# -- Check mode ------------------------------------------------------------------------------------------------
+
+
+def test_check_and_diff_on_the_converged_hosts_report_no_change(host):
+    r = playbook("data.yml", "--check", "--diff")
+    recap = re.findall(
+        r"^(ierahkwa-mol-db\d)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=(\d+)", r.stdout, re.M
+    )
+    assert sorted(recap) == [("ierahkwa-mol-db1", "0", "0"), ("ierahkwa-mol-db2", "0", "0")], recap
+
+
 # -- PostgreSQL settings ---------------------------------------------------------------------------------------
 
 
@@ -134,6 +148,19 @@ def test_password_login_without_scram_is_refused(primary):
     assert ok.rc == 0 and ok.stdout.strip() == "1"
     bad = primary.run("PGPASSWORD=wrong psql -XAt -h 127.0.0.1 -U ierahkwa -d ierahkwa -c 'SELECT 1'")
     assert bad.rc != 0 and "password authentication failed" in bad.stderr
+
+
+def test_pgbouncer_logs_in_with_scram_over_tls_and_keeps_superusers_out(primary):
+    conn = "host=127.0.0.1 port=6432 dbname=ierahkwa user=ierahkwa sslmode=require"
+    ok = primary.run("PGPASSWORD=%s psql -XAt %s -c 'SELECT current_user'", APP_PASSWORD, conn)
+    assert ok.rc == 0 and ok.stdout.strip() == "ierahkwa", ok.stderr
+    bad = primary.run("PGPASSWORD=wrong psql -XAt %s -c 'SELECT 1'", conn)
+    assert bad.rc != 0 and "SASL authentication failed" in bad.stderr
+    su = primary.run("PGPASSWORD=x psql -XAt 'host=127.0.0.1 port=6432 dbname=ierahkwa user=postgres' -c 'SELECT 1'")
+    assert su.rc != 0
+    console = "host=127.0.0.1 port=6432 dbname=pgbouncer user=pgbouncer_stats"
+    stats = primary.run("PGPASSWORD=mol-Pgb-Stats-Secret-4711 psql -XAt %s -c 'SHOW POOLS'", console)
+    assert stats.rc == 0 and "ierahkwa" in stats.stdout
 
 
 # -- Replication -----------------------------------------------------------------------------------------------
