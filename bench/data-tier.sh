@@ -32,11 +32,16 @@ fi
 echo "== pgbench, ${SECONDS_PER_RUN}s per run, scale 10"
 on "PGPASSWORD=$PW pgbench -q -i -s 10 -h 127.0.0.1 -U ierahkwa ierahkwa" >/dev/null 2>&1
 
-tps() { # port clients mode
-  local extra=-S
+tps() { # port clients mode -> tps, or "failed" (pgbench's last lines go to stderr)
+  local extra=-S out
   [ "$3" = tpcb ] && extra=""
-  on "PGPASSWORD=$PW timeout $((SECONDS_PER_RUN + 120)) pgbench -n $extra -c $2 -j 4 -T $SECONDS_PER_RUN -h 127.0.0.1 -p $1 -U ierahkwa ierahkwa 2>&1" |
-    awk '/^tps = / {print $3; found=1} END {if (!found) print "failed"}'
+  out=$(on "PGPASSWORD=$PW timeout $((SECONDS_PER_RUN + 120)) pgbench -n $extra -c $2 -j 4 -T $SECONDS_PER_RUN -h 127.0.0.1 -p $1 -U ierahkwa ierahkwa 2>&1" || true)
+  if grep -q '^tps = ' <<<"$out"; then
+    awk '/^tps = / {printf "%.0f\n", $3}' <<<"$out"
+  else
+    echo "port $1, $2 clients, $3: $(tail -n 3 <<<"$out" | tr '\n' ' ')" >&2
+    echo failed
+  fi
 }
 
 declare -A R
@@ -49,6 +54,7 @@ done
 for mode in select tpcb; do R[direct-50-$mode]=$(tps 5432 50 "$mode"); done
 pg "ALTER SYSTEM SET max_connections = 560" >/dev/null
 on "systemctl restart postgresql@15-main"
+echo "direct runs at 500 clients with max_connections = $(pg 'SHOW max_connections')"
 for mode in select tpcb; do R[direct-500-$mode]=$(tps 5432 500 "$mode"); done
 pg "ALTER SYSTEM RESET max_connections" >/dev/null
 on "systemctl restart postgresql@15-main && systemctl restart pgbouncer"
