@@ -21,7 +21,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(podman runc netavark aardvark-dns debootstrap iproute2 nftables openssh-client sshpass curl
-          python3-venv git make shellcheck)
+          python3-venv git make shellcheck testssl.sh wrk)
 apt_install() {
   local missing=()
   for p in "${packages[@]}"; do

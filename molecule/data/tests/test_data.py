@@ -7,18 +7,17 @@ point-in-time recovery, recovery after a crash, promotion, and last the search o
 import json
 import os
 import re
-import subprocess
+import sys
 import tempfile
 import time
 
 import pytest
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+from molecule_helpers import EPH, OUTPUTS, playbook  # noqa: E402
+
 PRIMARY = "ierahkwa-mol-db1"
 REPLICA = "ierahkwa-mol-db2"
-EPH = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")
-PROJECT = os.environ.get(
-    "MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.join(os.path.dirname(__file__), "../../.."))
-)
 APP_PASSWORD = "mol-App-Secret-4711"
 SECRETS = [
     APP_PASSWORD,
@@ -28,48 +27,6 @@ SECRETS = [
     "mol-Cipher-Secret-4711-abcdef",
 ]
 ARCHIVE_TIMEOUT = 10
-OUTPUTS = []  # every playbook output of these tests, searched for the passwords at the end
-
-
-def playbook(name, *args, check=True):
-    """Runs a project playbook against the scenario's inventory, at -vvv, as a user would."""
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=os.path.join(PROJECT, "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=os.path.join(PROJECT, ".cache/collections"),
-        ANSIBLE_LOG_PATH=os.path.join(EPH, "ansible.log"),
-        ANSIBLE_PIPELINING="true",
-        ANSIBLE_HOST_KEY_CHECKING="false",
-        ANSIBLE_FORCE_COLOR="false",
-        ANSIBLE_NOCOLOR="true",
-    )
-    path = name if os.path.isabs(name) else os.path.join(PROJECT, "playbooks", name)
-    r = subprocess.run(
-        [
-            os.path.join(PROJECT, ".venv/bin/ansible-playbook"),
-            "-vvv",
-            "-i",
-            os.path.join(EPH, "inventory"),
-            path,
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-        check=False,
-    )
-    OUTPUTS.append(r.stdout + r.stderr)
-    if check:
-        assert r.returncode == 0, failure(r.stdout) + r.stderr[-2000:]
-    return r
-
-
-def failure(out):
-    """The lines of a playbook's output around its failures (its -vvv output is too long to show whole)."""
-    lines = out.splitlines()
-    keep = [i for i, line in enumerate(lines) if line.startswith(("fatal:", "failed:", "[ERROR]"))]
-    return "\n".join("\n".join(lines[i : i + 40]) for i in keep[:3]) or out[-3000:]
 
 
 def psql(host, sql, db="ierahkwa", port=5432):
