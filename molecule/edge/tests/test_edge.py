@@ -1,0 +1,406 @@
+"""The edge tier on edge1, with app1/app2 behind it and pebble on acme: behaviour, not files.
+
+Runs in file order: certificates from the ACME server, check mode, TLS as testssl.sh sees it, headers and
+redirects, rate limits, failover under load, WebSocket and compression, renewal through the deploy hook, and
+last the failures (a broken site config, bad input, a failed issuance) that must leave the site serving.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+from molecule_helpers import EPH, playbook, recap_changed  # noqa: E402
+
+EDGE = "ierahkwa-mol-edge1"
+ACME = "ierahkwa-mol-acme"
+APPS = ["ierahkwa-mol-app1", "ierahkwa-mol-app2"]
+NET = "ierahkwa-mol-edge"
+SITE = "shop.ierahkwa.test"
+PEBBLE = "https://ierahkwa-mol-acme:14000/dir"
+# Findings about what the test CA puts in its certificates, not about the server: pebble 2.4 writes neither a
+# CRL nor an OCSP URL (Let's Encrypt certificates carry a CRL URL). Every other HIGH/CRITICAL finding fails.
+TEST_CA_FINDINGS = {"cert_revocation"}
+
+
+def sh(container, cmd, check=True, timeout=120):
+    r = subprocess.run(
+        ["podman", "exec", container, "sh", "-c", cmd], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check:
+        assert r.returncode == 0, "%s: %s\n%s%s" % (container, cmd, r.stdout[-2000:], r.stderr[-2000:])
+    return r
+
+
+def address(container):
+    out = subprocess.run(["podman", "inspect", container], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)[0]["NetworkSettings"]["Networks"][NET]["IPAddress"]
+
+
+@pytest.fixture(scope="module")
+def ca_file():
+    """pebble's root and intermediate (the chain the issued certificates hang from)."""
+    pem = sh(ACME, "curl -sk https://localhost:15000/roots/0; curl -sk https://localhost:15000/intermediates/0").stdout
+    assert pem.count("BEGIN CERTIFICATE") == 2
+    path = os.path.join(EPH, "pebble-ca.pem")
+    with open(path, "w") as f:
+        f.write(pem)
+    sh(ACME, "cat > /tmp/pebble-ca.pem <<'EOF'\n%sEOF" % pem)
+    return path
+
+
+def curl(*args, resolve=True):
+    """curl from the controller (not allow-listed), reaching the site by name at edge1's address."""
+    cmd = ["curl", "-sS", "--max-time", "10"]
+    if resolve:
+        ip = address(EDGE)
+        cmd += ["--resolve", "%s:443:%s" % (SITE, ip), "--resolve", "%s:80:%s" % (SITE, ip)]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=60, check=False)
+
+
+def curl_config(n, url, output="/dev/null", headers=()):
+    """A curl config (-K) for n requests of url, made one after another over one connection."""
+    head = "".join('header = "%s"\n' % h for h in headers)
+    return head + ('url = "%s"\noutput = "%s"\n' % (url, output)) * n
+
+
+def statuses(n, url="https://%s/" % SITE, headers=()):
+    """n requests from the controller, as fast as they go; the status of each."""
+    ip = address(EDGE)
+    r = subprocess.run(
+        ["curl", "-sS", "-k", "--resolve", "%s:443:%s" % (SITE, ip), "-w", "%{http_code}\\n", "-K", "-"],
+        input=curl_config(n, url, headers=headers), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    return r.stdout.split()
+
+
+def served_serial():
+    return cert_text("-serial").strip()
+
+
+def cert_text(*options):
+    """The certificate edge1 serves for the site, as openssl x509 prints it."""
+    return sh(
+        ACME,
+        "echo | openssl s_client -connect %s:443 -servername %s 2>/dev/null | openssl x509 -noout %s"
+        % (SITE, SITE, " ".join(options)),
+    ).stdout
+
+
+# -- Certificates ---------------------------------------------------------------------------------------------
+
+
+def test_certificate_issued_by_the_acme_server_and_served(host, ca_file):
+    link = host.file("/etc/nginx/tls/shop")
+    assert link.is_symlink and link.linked_to == "/etc/letsencrypt/live/shop"
+    # The served chain verifies against pebble's root, for both names of the site.
+    for name in (SITE, "www." + SITE):
+        r = sh(ACME, "curl -sS -o /dev/null -w '%%{http_code}' --cacert /tmp/pebble-ca.pem https://%s/" % name)
+        assert r.stdout == "200", name
+    text = cert_text("-issuer", "-ext", "subjectAltName")
+    assert "Pebble Intermediate" in text and "DNS:www.%s" % SITE in text
+    assert "server = %s" % PEBBLE in host.file("/etc/letsencrypt/renewal/shop.conf").content_string
+
+
+def test_reruns_did_not_request_a_new_certificate(host):
+    # converge, idempotence and check ran before this: one issuance in all.
+    assert host.check_output("ls /etc/letsencrypt/archive/shop/ | grep -c '^cert'") == "1"
+
+
+def test_check_and_diff_on_the_converged_host_report_no_change(host):
+    r = playbook("edge.yml", "--check", "--diff")
+    assert recap_changed(r.stdout) == {EDGE: 0}, r.stdout[-3000:]
+    assert host.check_output("ls /etc/letsencrypt/archive/shop/ | grep -c '^cert'") == "1"
+
+
+def test_renewal_timer_runs_certbot_as_root(host):
+    timer = host.service("certbot.timer")
+    assert timer.is_enabled and timer.is_running
+    unit = host.check_output("systemctl cat certbot.service")
+    assert "certbot -q renew" in unit and "User=" not in unit
+    assert host.file("/etc/letsencrypt/renewal-hooks/deploy/50-ierahkwa-reload").mode == 0o755
+
+
+# -- TLS as testssl.sh sees it --------------------------------------------------------------------------------
+
+
+def test_testssl_finds_nothing_high_no_old_protocol_and_forward_secrecy_everywhere(host, ca_file):
+    out = os.path.join(EPH, "testssl.json")
+    if os.path.exists(out):
+        os.remove(out)
+    r = subprocess.run(
+        ["testssl", "--quiet", "--color", "0", "--warnings", "off", "--ip", address(EDGE), "--add-ca", ca_file,
+         "--jsonfile", out, "-p", "-E", "-f", "-S", "-U", "-h", "-P", "-s", "https://%s/" % SITE],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    with open(out) as f:
+        findings = json.load(f)
+    by_id = {f["id"]: f for f in findings}
+    high = [(f["id"], f["finding"]) for f in findings if f["severity"] in ("HIGH", "CRITICAL")]
+    assert [h for h in high if h[0] not in TEST_CA_FINDINGS] == [], high
+    for proto in ("SSLv2", "SSLv3", "TLS1", "TLS1_1"):
+        assert by_id[proto]["finding"] == "not offered", by_id[proto]
+    assert by_id["TLS1_2"]["finding"] == "offered" and by_id["TLS1_3"]["finding"].startswith("offered")
+    ciphers = [f["finding"] for f in findings if f["id"].startswith("cipher-tls")]
+    assert len(ciphers) >= 4, r.stdout[-2000:]
+    # Each cipher line: protocol, hex code, name, key exchange ("ECDH 253", "DH 2048"), ...
+    assert all(re.search(r"\s(ECDH|DH) \d+\s", c) for c in ciphers), ciphers
+
+
+def test_unknown_names_get_no_certificate(host):
+    r = sh(ACME, "echo | openssl s_client -connect %s:443 -servername other.test 2>&1" % SITE, check=False)
+    assert r.returncode != 0 and "alert" in r.stdout.lower(), r.stdout[-1000:]
+
+
+# -- Headers and redirects ------------------------------------------------------------------------------------
+
+
+HEADERS = {
+    "strict-transport-security": "max-age=63072000; includeSubDomains",
+    "content-security-policy": "default-src 'self'",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "strict-origin-when-cross-origin",
+    "permissions-policy": "camera=()",
+}
+
+
+def headers_of(text):
+    return {k.strip().lower(): v.strip() for k, v in re.findall(r"^([A-Za-z-]+):(.*)$", text, re.M)}
+
+
+@pytest.mark.parametrize("path", ["/", "/no-such-page"])
+def test_every_security_header_on_https_responses_errors_included(host, ca_file, path):
+    r = curl("-D", "-", "-o", "/dev/null", "--cacert", ca_file, "https://%s%s" % (SITE, path))
+    assert r.returncode == 0, r.stderr
+    h = headers_of(r.stdout)
+    for name, value in HEADERS.items():
+        assert value in h.get(name, ""), (name, h)
+    assert "server" in h and h["server"] == "nginx", "server_tokens off: no version"
+
+
+def test_http_gets_301_except_acme_challenges(host):
+    r = curl("-D", "-", "-o", "/dev/null", "http://%s/some/path?q=1" % SITE)
+    assert r.stdout.startswith("HTTP/1.1 301") and "Location: https://%s/some/path?q=1" % SITE in r.stdout
+    host.run_test("echo token-4711 > /var/www/acme/.well-known/acme-challenge/probe-token")
+    r = curl("-D", "-", "http://%s/.well-known/acme-challenge/probe-token" % SITE)
+    assert r.stdout.startswith("HTTP/1.1 200") and "token-4711" in r.stdout, r.stdout
+    host.run_test("rm -f /var/www/acme/.well-known/acme-challenge/probe-token")
+    # A name no site serves gets no answer at all on port 80.
+    r = curl("-H", "Host: other.test", "http://%s/" % SITE)
+    assert r.returncode in (52, 56) and r.stdout == "", (r.returncode, r.stdout)
+
+
+# -- Rate limits ----------------------------------------------------------------------------------------------
+
+
+def test_a_burst_above_the_per_ip_limit_gets_json_429s_and_paced_requests_pass(host):
+    time.sleep(3)
+    codes = statuses(60)
+    ok, limited = codes.count("200"), codes.count("429")
+    # 10 r/s with a burst of 20: about 21 pass at once, the rest of a fast burst is refused.
+    assert 15 <= ok <= 35 and limited == 60 - ok, codes
+    # The refused requests get a JSON body, a Retry-After and the security headers.
+    time.sleep(3)
+    ip = address(EDGE)
+    r = subprocess.run(
+        ["curl", "-sS", "-k", "--http1.1", "--resolve", "%s:443:%s" % (SITE, ip), "-D", "-", "-K", "-"],
+        input=curl_config(40, "https://%s/" % SITE, output="-"), capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    refused = r.stdout[r.stdout.rindex("HTTP/1.1 429") :]
+    head, body = refused.split("\n\n", 1)
+    h = headers_of(head)
+    assert json.loads(body) == {"error": "too_many_requests", "status": 429}
+    assert h["content-type"] == "application/json" and h["retry-after"] == "1" and h["x-frame-options"] == "DENY"
+    time.sleep(3)
+    paced = []
+    for _ in range(5):
+        paced += statuses(1)
+        time.sleep(0.3)
+    assert paced == ["200"] * 5
+
+
+def test_the_allow_listed_address_is_never_limited(host):
+    sh(ACME, "cat > /tmp/burst.curl <<'EOF'\n%sEOF" % curl_config(120, "https://%s/" % SITE))
+    codes = sh(ACME, "curl -sS -k -w '%{http_code}\\n' -K /tmp/burst.curl").stdout.split()
+    assert codes == ["200"] * 120, sorted(set(codes))
+
+
+def test_the_per_key_limit_applies_to_the_api_key_header(host):
+    time.sleep(3)
+    keyed = statuses(30, headers=["X-Api-Key: key-one"])
+    # 2 r/s with a burst of 5 for the key, well below the address's own 20.
+    assert 4 <= keyed.count("200") <= 9 and keyed.count("429") == 30 - keyed.count("200"), keyed
+    time.sleep(3)
+    other_key = statuses(5, headers=["X-Api-Key: key-two"])
+    assert other_key == ["200"] * 5
+
+
+def test_the_login_endpoint_is_stricter(host):
+    time.sleep(3)
+    codes = statuses(10, url="https://%s/login" % SITE)
+    # 6 r/m with a burst of 2.
+    assert codes[:3] == ["200"] * 3 and codes[3:] == ["429"] * 7, codes
+
+
+# -- Load balancing and failover ------------------------------------------------------------------------------
+
+
+def test_stopping_an_app_under_load_costs_no_request(host):
+    for app in APPS:
+        sh(app, "systemctl start sample-app")
+    start = time.time()
+    error_lines = host.check_output("wc -l < /var/log/nginx/error.log")
+    wrk = subprocess.Popen(
+        ["podman", "exec", ACME, "wrk", "-t2", "-c16", "-d12s", "https://%s:443/" % SITE],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    time.sleep(4)
+    sh(APPS[0], "systemctl kill --signal=SIGKILL sample-app")
+    out, _ = wrk.communicate(timeout=60)
+    sh(APPS[0], "systemctl start sample-app")
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    assert total > 500, out
+    assert "Non-2xx" not in out and "Socket errors" not in out, out
+    # Both apps served before the kill, and nginx saw the dead one and moved on.
+    log = host.check_output("tail -n %d /var/log/nginx/access.log" % (total + 200))
+    served = " ".join(json.loads(line)["upstream_addr"] for line in log.splitlines() if line.startswith("{"))
+    assert all(address(app) + ":3000" in served for app in APPS), served[-500:]
+    errors = host.check_output("tail -n +%s /var/log/nginx/error.log", str(int(error_lines) + 1))
+    assert re.search(r"(connect\(\) failed|recv\(\) failed).*upstream: \"http://%s:3000/" % address(APPS[0]), errors), (
+        "nginx did not see the killed app: " + errors[-1000:]
+    )
+    assert time.time() - start < 60
+
+
+def test_upstream_from_inventory_with_keepalive_and_failover_settings(host):
+    conf = host.file("/etc/nginx/conf.d/ierahkwa.conf").content_string
+    block = re.search(r"upstream shop_app \{(.*?)\}", conf, re.S).group(1)
+    assert "least_conn;" in block and "keepalive 32;" in block
+    for app in APPS:
+        assert "server %s:3000 max_fails=3 fail_timeout=30s;" % app in block
+
+
+# -- WebSocket and compression --------------------------------------------------------------------------------
+
+
+def test_websocket_upgrade_passes_through(host):
+    r = curl(
+        "-k", "--http1.1", "-D", "-", "-o", "/dev/null", "--max-time", "5",
+        "-H", "Connection: Upgrade", "-H", "Upgrade: websocket", "-H", "Sec-WebSocket-Version: 13",
+        "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "https://%s/ws/" % SITE,
+    )  # fmt: skip
+    assert r.stdout.startswith("HTTP/1.1 101"), r.stdout[:500]
+    assert "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in r.stdout
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br"])
+def test_json_responses_are_compressed(host, encoding):
+    time.sleep(1)
+    r = curl("-k", "-D", "-", "-o", "/dev/null", "-H", "Accept-Encoding: %s" % encoding, "https://%s/" % SITE)
+    assert headers_of(r.stdout).get("content-encoding") == encoding, r.stdout
+
+
+# -- Renewal --------------------------------------------------------------------------------------------------
+
+
+def test_renew_dry_run_uses_the_configured_acme_server(host):
+    before = host.check_output("wc -l < /var/log/letsencrypt/letsencrypt.log || echo 0")
+    r = host.run("certbot renew --dry-run --no-random-sleep-on-renew")
+    assert r.rc == 0 and "simulated renewals succeeded" in (r.stdout + r.stderr), r.stdout + r.stderr
+    log = host.check_output("cat /var/log/letsencrypt/letsencrypt.log")
+    assert "ierahkwa-mol-acme:14000" in log and "acme-staging" not in log, before
+
+
+def test_a_renewal_goes_live_through_the_deploy_hook(host):
+    before = served_serial()
+    r = host.run("certbot renew --force-renewal --no-random-sleep-on-renew")
+    assert r.rc == 0, r.stdout + r.stderr
+    for _ in range(20):
+        if served_serial() != before:
+            break
+        time.sleep(0.5)
+    assert served_serial() != before
+    assert "reloaded for shop" in host.check_output("journalctl -t certbot-deploy --no-pager")
+
+
+# -- Failures that must leave the site serving ----------------------------------------------------------------
+
+
+def extra_vars(**values):
+    with tempfile.NamedTemporaryFile("w", suffix=".json", dir=EPH, delete=False) as f:
+        json.dump(values, f)
+    return "@" + f.name
+
+
+def site(**changes):
+    base = {
+        "name": "shop",
+        "server_names": [SITE, "www." + SITE],
+        "upstream": "shop_app",
+        "static_cache": True,
+        "locations": [{"path": "/login", "limit_req": [{"zone": "login", "burst": 2, "nodelay": True}]}],
+    }
+    base.update(changes)
+    return base
+
+
+def workers(host):
+    return sorted(host.check_output("pgrep -f 'nginx: worker process'").split())
+
+
+def test_a_broken_site_config_fails_with_nginx_own_error_and_nginx_keeps_serving(host, ca_file):
+    before = host.file("/etc/nginx/conf.d/ierahkwa.conf").sha256sum
+    # A good change of nginx.conf and a broken site in the same run.
+    r = playbook(
+        "edge.yml", "-e", extra_vars(nginx_keepalive_requests=999, nginx_sites=[site(extra=["proxy_buffers 8;"])]),
+        check=False,
+    )  # fmt: skip
+    assert r.returncode != 0
+    assert (
+        'nginx: [emerg] invalid number of arguments in "proxy_buffers" directive in /etc/nginx/conf.d/ierahkwa.conf:'
+        in r.stdout
+    ), r.stdout[-3000:]
+    assert host.file("/etc/nginx/conf.d/ierahkwa.conf").sha256sum == before
+    assert "keepalive_requests 999;" in host.file("/etc/nginx/nginx.conf").content_string
+    assert host.run("nginx -t").rc == 0
+    time.sleep(1)
+    assert curl("-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca_file, "https://%s/" % SITE).stdout == "200"
+
+
+def test_the_reload_a_failed_run_missed_happens_on_the_next_run(host):
+    assert host.file("/var/lib/ierahkwa/nginx-reload-pending").exists
+    old = workers(host)
+    r = playbook("edge.yml", "-e", extra_vars(nginx_keepalive_requests=999))
+    assert "reloading now" in r.stdout
+    time.sleep(2)
+    assert not set(workers(host)) & set(old), "nginx did not reload"
+    assert not host.file("/var/lib/ierahkwa/nginx-reload-pending").exists
+
+
+def test_bad_input_is_refused_before_any_change_naming_variable_and_host(host):
+    before = host.file("/etc/nginx/conf.d/ierahkwa.conf").sha256sum
+    r = playbook("edge.yml", "-e", extra_vars(nginx_sites=[site(upstream="nope")]), check=False)
+    assert r.returncode != 0
+    assert "%s: nginx_sites 'shop' names an upstream that is not in nginx_upstreams" % EDGE in r.stdout
+    assert host.file("/etc/nginx/conf.d/ierahkwa.conf").sha256sum == before
+
+
+def test_a_failed_issuance_fails_the_play_and_the_site_keeps_its_certificate(host, ca_file):
+    before = served_serial()
+    certs = [{"name": "shop", "domains": [SITE, "www." + SITE, "unreachable.ierahkwa.test"]}]
+    r = playbook("edge.yml", "-e", extra_vars(certbot_certificates=certs), check=False)
+    assert r.returncode != 0
+    assert "certbot could not obtain shop from %s; nginx keeps serving the current certificate" % PEBBLE in r.stdout
+    assert served_serial() == before
+    assert curl("-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca_file, "https://%s/" % SITE).stdout == "200"
+    # Back to the inventory's names: nothing to request, nothing changes.
+    r = playbook("edge.yml")
+    assert recap_changed(r.stdout) == {EDGE: 0}, r.stdout[-3000:]
