@@ -69,7 +69,7 @@ class Redis:
             return data.decode()
         if kind == b"*":
             n = int(rest)
-            return None if n < 0 else [self.read() for _ in range(n)]
+            return None if n < 0 else [self.read() for _item in range(n)]
         raise ValueError("unexpected reply %r" % line)
 
     def pipeline(self, cmds, chunk=500):
@@ -77,7 +77,7 @@ class Redis:
         for i in range(0, len(cmds), chunk):
             part = cmds[i : i + chunk]
             self.sock.sendall(b"".join(self.encode(c) for c in part))
-            replies += [self.read() for _ in part]
+            replies += [self.read() for _cmd in part]
         return replies
 
     def call(self, *args):
@@ -427,7 +427,7 @@ def test_kill_9_systemd_restarts_it_and_aof_keeps_every_acknowledged_write(host,
         str(pid),
     )
     assert "errors: 0, replies: %d" % n in out, out
-    for _ in range(60):
+    for _attempt in range(60):
         new_pid = main_pid(host, "queue")
         if new_pid and new_pid != pid and host.run("redis-admin queue PING").stdout.strip() == "PONG":
             break
