@@ -261,6 +261,21 @@ def test_data_tier_in_the_lab_streams_and_pools(converged):
     assert r.returncode == 0 and r.stdout.strip() == "ierahkwa", r.stderr
 
 
+def test_edge_serves_https_with_headers_and_redirects_http(converged):
+    # site.yml brought up nginx on edge1 with its self-signed bootstrap certificate (the lab has no public name for
+    # an ACME server to reach; the Molecule edge scenario issues real certificates). The app hosts run no app yet
+    # (the supervision tier), so the upstream answers with a gateway error, with every header still present.
+    ip = "%s.%d" % (NET, ADDRESSES["edge1"])
+    base = ["curl", "-sS", "-k", "--max-time", "30", "--resolve", "api.ierahkwa.lab:443:" + ip]
+    base += ["--resolve", "api.ierahkwa.lab:80:" + ip, "-D", "-", "-o", "/dev/null"]
+    r = subprocess.run(base + ["http://api.ierahkwa.lab/x"], capture_output=True, text=True, check=False)
+    assert r.stdout.startswith("HTTP/1.1 301") and "Location: https://api.ierahkwa.lab/x" in r.stdout, r.stdout
+    r = subprocess.run(base + ["https://api.ierahkwa.lab/"], capture_output=True, text=True, check=False)
+    assert re.match(r"HTTP/2 50[24]", r.stdout), r.stdout + r.stderr
+    for header in ("strict-transport-security", "content-security-policy", "x-frame-options", "x-request-id"):
+        assert "\n%s:" % header in r.stdout.lower(), header
+
+
 def test_fresh_host_refuses_root_and_passwords_after_handover(converged):
     assert ssh_password("root", "fresh1", root_password(), "true").returncode == 255
     r = ssh_password("labadmin", "fresh1", "any-password", "true")
