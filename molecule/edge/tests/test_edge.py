@@ -221,7 +221,7 @@ def test_a_burst_above_the_per_ip_limit_gets_json_429s_and_paced_requests_pass(h
     assert h["content-type"] == "application/json" and h["retry-after"] == "1" and h["x-frame-options"] == "DENY"
     time.sleep(3)
     paced = []
-    for _ in range(5):
+    for _attempt in range(5):
         paced += statuses(1)
         time.sleep(0.3)
     assert paced == ["200"] * 5
@@ -264,7 +264,7 @@ def test_stopping_an_app_under_load_costs_no_request(host):
     )  # fmt: skip
     time.sleep(4)
     sh(APPS[0], "systemctl kill --signal=SIGKILL sample-app")
-    out, _ = wrk.communicate(timeout=60)
+    out = wrk.communicate(timeout=60)[0]
     sh(APPS[0], "systemctl start sample-app")
     total = int(re.search(r"(\d+) requests in", out).group(1))
     assert total > 500, out
@@ -323,7 +323,7 @@ def test_a_renewal_goes_live_through_the_deploy_hook(host):
     before = served_serial()
     r = host.run("certbot renew --force-renewal --no-random-sleep-on-renew")
     assert r.rc == 0, r.stdout + r.stderr
-    for _ in range(20):
+    for _attempt in range(20):
         if served_serial() != before:
             break
         time.sleep(0.5)
