@@ -20,13 +20,14 @@ LOAD=ierahkwa-mol-acme
 SITE=shop.ierahkwa.test
 
 if [ -z "${BENCH_KEEP_HOSTS_UP:-}" ]; then
-  molecule create -s edge >/dev/null
-  molecule prepare -s edge >/dev/null
-  molecule converge -s edge >/dev/null
+  molecule create -s edge >/dev/null 2>&1
+  molecule prepare -s edge >/dev/null 2>&1
+  molecule converge -s edge >/dev/null 2>&1
 fi
 cleanup() {
   podman exec "$EDGE" sh -c 'rm -f /etc/nginx/conf.d/zz-bench-naive.conf && systemctl reload nginx' || true
   [ -n "${BENCH_KEEP:-}" ] || molecule destroy -s edge >/dev/null 2>&1 || true
+  return 0
 }
 trap cleanup EXIT
 
