@@ -3,6 +3,7 @@
 import os
 import re
 import subprocess
+import time
 
 EPH = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")
 PROJECT = os.environ.get(
@@ -24,6 +25,7 @@ def playbook(name, *args, check=True, timeout=900):
         ANSIBLE_NOCOLOR="true",
     )
     path = name if os.path.isabs(name) else os.path.join(PROJECT, "playbooks", name)
+    started = time.time()
     r = subprocess.run(
         [os.path.join(PROJECT, ".venv/bin/ansible-playbook"), "-vvv", "-i", os.path.join(EPH, "inventory"), path]
         + list(args),
@@ -33,6 +35,7 @@ def playbook(name, *args, check=True, timeout=900):
         timeout=timeout,
         check=False,
     )
+    r.seconds = round(time.time() - started, 1)
     OUTPUTS.append(r.stdout + r.stderr)
     if check:
         assert r.returncode == 0, failure(r.stdout) + r.stderr[-2000:]
@@ -49,3 +52,16 @@ def failure(out):
 def recap_changed(out):
     """changed= counts of every host in a PLAY RECAP."""
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", out, re.M)}
+
+
+def assert_no_secret(secrets, min_outputs=8):
+    """None of the secrets in the scenario's Ansible log (converge, idempotence, every playbook of the tests at
+    -vvv) or in any output the tests captured."""
+    assert len(OUTPUTS) >= min_outputs
+    with open(os.path.join(EPH, "ansible.log")) as f:
+        log = f.read()
+    assert len(log) > 100000, "the Molecule log is missing or short"
+    for secret in secrets:
+        assert secret not in log, "a password is in the Molecule log"
+        for out in OUTPUTS:
+            assert secret not in out, "a password is in a playbook's output"

@@ -10,22 +10,20 @@ import json
 import os
 import re
 import socket
-import subprocess
+import sys
 import time
 
 import pytest
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+from molecule_helpers import EPH, assert_no_secret, failure, playbook  # noqa: E402
+
 HOST = "ierahkwa-mol-redis1"
-EPH = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")
-PROJECT = os.environ.get(
-    "MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.join(os.path.dirname(__file__), "../../.."))
-)
 DEFAULT_PASSWORD = "mol-Redis-Default-Secret-4711"
 ADMIN_PASSWORD = "mol-Redis-Admin-Secret-4711"
 WORKER_PASSWORD = "mol-Redis-Worker-Secret-4711"
 SECRETS = [DEFAULT_PASSWORD, ADMIN_PASSWORD, WORKER_PASSWORD]
 PORTS = {"cache": 6379, "queue": 6380}
-OUTPUTS = []  # every playbook output of these tests, searched for the passwords at the end
 FIGURES = {}  # measured figures, printed by the last test
 
 
@@ -88,47 +86,6 @@ class Redis:
 
     def close(self):
         self.sock.close()
-
-
-def playbook(name, *args, check=True):
-    """Runs a project playbook against the scenario's inventory, at -vvv, as a user would."""
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=os.path.join(PROJECT, "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=os.path.join(PROJECT, ".cache/collections"),
-        ANSIBLE_LOG_PATH=os.path.join(EPH, "ansible.log"),
-        ANSIBLE_PIPELINING="true",
-        ANSIBLE_HOST_KEY_CHECKING="false",
-        ANSIBLE_FORCE_COLOR="false",
-        ANSIBLE_NOCOLOR="true",
-    )
-    started = time.time()
-    r = subprocess.run(
-        [
-            os.path.join(PROJECT, ".venv/bin/ansible-playbook"),
-            "-vvv",
-            "-i",
-            os.path.join(EPH, "inventory"),
-            os.path.join(PROJECT, "playbooks", name),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-        check=False,
-    )
-    r.seconds = round(time.time() - started, 1)
-    OUTPUTS.append(r.stdout + r.stderr)
-    if check:
-        assert r.returncode == 0, failure(r.stdout) + r.stderr[-2000:]
-    return r
-
-
-def failure(out):
-    lines = out.splitlines()
-    keep = [i for i, line in enumerate(lines) if line.startswith(("fatal:", "failed:", "[ERROR]"))]
-    return "\n".join("\n".join(lines[i : i + 40]) for i in keep[:3]) or out[-3000:]
 
 
 def recap(out):
@@ -493,12 +450,5 @@ def test_cache_evicts_and_keeps_accepting_writes(ip):
 
 def test_no_password_in_any_output_at_vvv(host):
     # Every playbook above ran at -vvv; the log also holds converge and idempotence.
-    assert len(OUTPUTS) >= 8
-    with open(os.path.join(EPH, "ansible.log")) as f:
-        log = f.read()
-    assert len(log) > 100000, "the Molecule log is missing or short"
-    for secret in SECRETS:
-        assert secret not in log, "a password is in the Molecule log"
-        for out in OUTPUTS:
-            assert secret not in out, "a password is in a playbook's output"
+    assert_no_secret(SECRETS)
     print("FIGURES " + json.dumps(FIGURES))
