@@ -38,6 +38,18 @@ def playbook(name, *args, log):
     return r
 
 
+def problems(r):
+    """What went wrong in a playbook run, for an assertion message: each fatal/unreachable line with the
+    lines after it, then the recap (a failed CI run shows only the end of its output)."""
+    lines = (r.stdout + r.stderr).splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        if line.startswith(("fatal:", "failed:", "ERROR!")) or "UNREACHABLE!" in line:
+            out.extend(lines[i : i + 6])
+    tail = (r.stdout.split("PLAY RECAP")[-1] if "PLAY RECAP" in r.stdout else r.stdout[-1500:]).strip()
+    return "\n".join(out)[-4000:] + "\nRECAP " + tail
+
+
 def recap(output):
     return {
         m[0]: {"ok": int(m[1]), "changed": int(m[2]), "unreachable": int(m[3]), "failed": int(m[4])}
@@ -50,7 +62,7 @@ def lab():
     # start from bare hosts even if an interrupted run left this lab behind
     playbook("lab/lab.yml", "-e", "lab_state=absent", log="lab-clean")
     r = playbook("lab/lab.yml", log="lab-up")
-    assert r.returncode == 0, r.stdout[-3000:]
+    assert r.returncode == 0, problems(r)
     yield
     playbook("lab/lab.yml", "-e", "lab_state=absent", log="lab-down")
 
@@ -117,7 +129,7 @@ def test_wrong_admin_key_stops_before_root_login_is_disabled(lab, tmp_path):
 @pytest.fixture(scope="module")
 def converged(lab):
     r = playbook("playbooks/site.yml", log="site-1")
-    assert r.returncode == 0, r.stdout[-5000:]
+    assert r.returncode == 0, problems(r)
     stats = recap(r.stdout)
     assert sorted(stats) == HOSTS
     assert all(s["failed"] == 0 and s["unreachable"] == 0 for s in stats.values())
@@ -128,7 +140,7 @@ def converged(lab):
 def test_second_run_reports_no_change(converged):
     assert "first contact as root" in converged.stdout
     r = playbook("playbooks/site.yml", log="site-2")
-    assert r.returncode == 0, r.stdout[-5000:]
+    assert r.returncode == 0, problems(r)
     # fresh1 is now reached as labadmin over SSH, with its recorded host key
     assert "first contact as root" not in r.stdout
     stats = recap(r.stdout)
@@ -138,7 +150,7 @@ def test_second_run_reports_no_change(converged):
 
 def test_check_diff_on_converged_lab_reports_no_change(converged):
     r = playbook("playbooks/site.yml", "--check", "--diff", log="site-check")
-    assert r.returncode == 0, r.stdout[-5000:]
+    assert r.returncode == 0, problems(r)
     stats = recap(r.stdout)
     assert sorted(stats) == HOSTS
     assert {h: (s["changed"], s["failed"]) for h, s in stats.items()} == {h: (0, 0) for h in HOSTS}
