@@ -37,6 +37,32 @@ apt_install() {
 }
 timed apt_install
 
+# promtool (the rule checks and rule unit tests of the unit stage) from Debian's prometheus package, extracted:
+# no Prometheus server is installed, enabled or started on this machine.
+promtool_install() {
+  local want tmp
+  want=$(apt-cache policy prometheus | awk '/Candidate:/ {print $2}')
+  if [ -z "$want" ] || [ "$want" = "(none)" ]; then
+    apt-get update -qq
+    want=$(apt-cache policy prometheus | awk '/Candidate:/ {print $2}')
+  fi
+  if [ -x /usr/local/bin/promtool ] && [ "$(cat /usr/local/lib/ierahkwa-promtool.version 2>/dev/null)" = "$want" ]; then
+    step "promtool $want already installed"
+    return
+  fi
+  step "promtool from Debian's prometheus $want (extracted from the package)"
+  tmp=$(mktemp -d)
+  chown _apt "$tmp" 2>/dev/null || true
+  (cd "$tmp" && apt-get download -qq "prometheus=$want") &&
+    dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x" &&
+    install -m 0755 "$tmp/x/usr/bin/promtool" /usr/local/bin/promtool &&
+    install -d /usr/local/lib && echo "$want" > /usr/local/lib/ierahkwa-promtool.version
+  local rc=$?
+  rm -rf "$tmp"
+  return $rc
+}
+timed promtool_install
+
 containers_conf() {
   step "containers.conf (runc, cgroupfs, lowered ulimits)"
   install -d /etc/containers

@@ -1,0 +1,230 @@
+"""Monitoring scenario: targets up, node_exporter's TLS and basic auth, InstanceDown fired and delivered to a
+webhook then resolved, stale backup metrics firing the backup alerts, inhibition in Alertmanager."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import testinfra
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'shared'))
+import molecule_helpers  # noqa: E402
+
+MON = 'ierahkwa-mol-mon-mon'
+TARGET = 'ierahkwa-mol-mon-target'
+PASSWORD = 'mol-Scrape-Secret-4711'
+HOOK_LOG = '/root/webhook.jsonl'
+TEXTFILES = '/var/lib/prometheus/node-exporter'
+TIMINGS = {}
+
+GET = """
+import json, ssl, sys, base64, urllib.request, urllib.error
+url, user, password, ca = sys.argv[1:5]
+req = urllib.request.Request(url)
+if user:
+    req.add_header('Authorization', 'Basic ' + base64.b64encode((user + ':' + password).encode()).decode())
+ctx = ssl.create_default_context(cafile=ca) if ca else None
+try:
+    r = urllib.request.urlopen(req, context=ctx, timeout=10)
+    print(json.dumps({'status': r.status, 'body': r.read().decode()}))
+except urllib.error.HTTPError as e:
+    print(json.dumps({'status': e.code, 'body': ''}))
+except Exception as e:
+    print(json.dumps({'status': 0, 'error': repr(e)}))
+"""
+
+
+@pytest.fixture(scope='module')
+def mon():
+    return testinfra.get_host('podman://' + MON)
+
+
+@pytest.fixture(scope='module')
+def target():
+    return testinfra.get_host('podman://' + TARGET)
+
+
+def fetch(host, url, user='', password='', ca=''):
+    out = host.check_output('python3 -c %s %s %s %s %s', GET, url, user, password, ca)
+    return json.loads(out)
+
+
+def api(host, path):
+    r = fetch(host, 'http://127.0.0.1:9090' + path)
+    assert r['status'] == 200, r
+    return json.loads(r['body'])['data']
+
+
+def wait_for(what, test, timeout):
+    started = time.time()
+    while time.time() - started < timeout:
+        value = test()
+        if value:
+            return value, round(time.time() - started, 1)
+        time.sleep(1)
+    raise AssertionError('timed out after %d s waiting for %s' % (timeout, what))
+
+
+def hooks(host):
+    """Every alert the webhook received, in order: (status, labels, time received)."""
+    out = host.run('cat %s', HOOK_LOG).stdout
+    alerts = []
+    for line in out.splitlines():
+        rec = json.loads(line)
+        for a in rec['body']['alerts']:
+            alerts.append((a['status'], a['labels'], rec['received']))
+    return alerts
+
+
+@pytest.fixture(scope='module', autouse=True)
+def webhook(mon):
+    """The webhook receiver Alertmanager delivers to, run by the test on the monitoring host."""
+    here = os.path.dirname(__file__)
+    subprocess.run(['podman', 'cp', os.path.join(here, 'webhook.py'), MON + ':/root/webhook.py'], check=True)
+    mon.run('systemctl stop mol-webhook; rm -f %s', HOOK_LOG)
+    mon.check_output('systemd-run --unit=mol-webhook python3 /root/webhook.py 9099 %s', HOOK_LOG)
+    wait_for(
+        'the webhook receiver',
+        lambda: 'LISTEN' in mon.run('ss -ltn').stdout and ':9099' in mon.run('ss -ltn').stdout,
+        15,
+    )
+    yield
+    mon.run('systemctl stop mol-webhook')
+    print('timings:', json.dumps(TIMINGS))
+
+
+def test_every_target_is_up(mon):
+    def all_up():
+        targets = api(mon, '/api/v1/targets')['activeTargets']
+        return targets if targets and all(t['health'] == 'up' for t in targets) else None
+
+    targets, _ = wait_for('every target up', all_up, 90)
+    jobs = sorted((t['labels']['job'], t['labels']['instance']) for t in targets)
+    assert jobs == [
+        ('alertmanager', MON),
+        ('node', MON),
+        ('node', TARGET),
+        ('prometheus', MON),
+    ]
+    node = [t for t in targets if t['labels']['job'] == 'node'][0]
+    assert node['scrapeUrl'].startswith('https://')
+
+
+def test_rules_loaded_with_the_lab_for(mon):
+    groups = api(mon, '/api/v1/rules')['groups']
+    rules = [r for g in groups for r in g['rules']]
+    assert len(rules) == 18
+    assert {r['duration'] for r in rules} == {10}
+    assert all(r['health'] == 'ok' for r in rules)
+
+
+def test_node_exporter_refuses_scrapes_without_credentials(mon):
+    url = 'https://%s:9100/metrics' % TARGET
+    ca = '/etc/prometheus/node-exporter-ca.pem'
+    assert fetch(mon, url, ca=ca)['status'] == 401
+    assert fetch(mon, url, 'prometheus', 'wrong-password-0000', ca)['status'] == 401
+    assert fetch(mon, url, 'someone', PASSWORD, ca)['status'] == 401
+    ok = fetch(mon, url, 'prometheus', PASSWORD, ca)
+    assert ok['status'] == 200
+    assert 'node_systemd_unit_state' in ok['body']
+    assert 'node_textfile_scrape_error 0' in ok['body']
+
+
+def test_node_exporter_serves_tls_only(mon):
+    # The certificate verifies against the CA bundle Prometheus uses, for the target's name.
+    url = 'https://%s:9100/metrics' % TARGET
+    assert fetch(mon, url, 'prometheus', PASSWORD, '/etc/prometheus/node-exporter-ca.pem')['status'] == 200
+    # Plain HTTP gets no metrics (Go's TLS server answers 400 to an HTTP request).
+    plain = fetch(mon, 'http://%s:9100/metrics' % TARGET, 'prometheus', PASSWORD)
+    assert plain['status'] in (0, 400), plain
+    # Without the CA the certificate is not trusted (it is not a public one).
+    untrusted = fetch(mon, url, 'prometheus', PASSWORD, '/etc/ssl/certs/ca-certificates.crt')
+    assert untrusted['status'] == 0 and 'CERTIFICATE_VERIFY_FAILED' in untrusted['error']
+
+
+def test_web_config_and_key_are_private(target):
+    for path in ('/etc/prometheus/node-exporter/web.yml', '/etc/prometheus/node-exporter/tls.key'):
+        f = target.file(path)
+        assert (f.user, f.group, f.mode) == ('root', 'prometheus', 0o640), path
+    assert PASSWORD not in target.file('/etc/prometheus/node-exporter/web.yml').content_string
+
+
+def test_instance_down_fires_is_delivered_and_resolves(mon, target):
+    def down_alert(status):
+        return [
+            a
+            for a in hooks(mon)
+            if a[0] == status and a[1]['alertname'] == 'InstanceDown' and a[1]['instance'] == TARGET
+        ]
+
+    assert down_alert('firing') == []
+    target.check_output('systemctl stop prometheus-node-exporter')
+    try:
+        fired, TIMINGS['instance_down_fired_s'] = wait_for('InstanceDown', lambda: down_alert('firing'), 120)
+        assert fired[0][1]['job'] == 'node' and fired[0][1]['severity'] == 'critical'
+    finally:
+        target.check_output('systemctl start prometheus-node-exporter')
+    _, TIMINGS['instance_down_resolved_s'] = wait_for('InstanceDown resolved', lambda: down_alert('resolved'), 120)
+    # Only the stopped target was reported down.
+    assert {a[1]['instance'] for a in hooks(mon) if a[1]['alertname'] == 'InstanceDown'} == {TARGET}
+
+
+def test_stale_backup_metrics_fire_the_backup_alerts(mon, target):
+    now = int(time.time())
+    files = {
+        'pgbackrest.prom': 'ierahkwa_pgbackrest_backup_last_timestamp_seconds{stanza="main",repo="1",type="full"} %d\n'
+        % (now - 2 * 86400),
+        'redis_backup_queue.prom': 'ierahkwa_redis_backup_last_success_timestamp_seconds{instance="queue"} %d\n'
+        'ierahkwa_redis_backup_last_run_success{instance="queue"} 1\n' % (now - 3 * 3600),
+    }
+    try:
+        for name, text in files.items():
+            tmp, dest = '%s/.%s' % (TEXTFILES, name), '%s/%s' % (TEXTFILES, name)
+            target.check_output("printf '%%s' %s > %s && mv %s %s", text, tmp, tmp, dest)
+
+        def fired():
+            names = {a[1]['alertname'] for a in hooks(mon) if a[0] == 'firing' and a[1]['instance'] == TARGET}
+            return {'PgBackRestBackupStale', 'RedisBackupStale'} <= names
+
+        _, TIMINGS['backup_stale_fired_s'] = wait_for('the backup alerts at the webhook', fired, 120)
+        redis = [a[1] for a in hooks(mon) if a[1]['alertname'] == 'RedisBackupStale'][0]
+        assert redis['exported_instance'] == 'queue'
+        # A fresh backup does not fire: RedisBackupFailed stays silent (last run succeeded).
+        assert not [a for a in hooks(mon) if a[1]['alertname'] == 'RedisBackupFailed']
+    finally:
+        target.run('rm -f %s/pgbackrest.prom %s/redis_backup_queue.prom', TEXTFILES, TEXTFILES)
+
+
+def test_alertmanager_inhibits_the_alerts_of_a_down_instance(mon):
+    now = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+    down = {'alertname': 'InstanceDown', 'instance': 'ghost', 'severity': 'critical', 'job': 'node'}
+    unit = {'alertname': 'SystemdUnitFailed', 'instance': 'ghost', 'severity': 'warning', 'name': 'x.service'}
+    alerts = [{'labels': down, 'startsAt': now}, {'labels': unit, 'startsAt': now}]
+    mon.check_output(
+        'python3 -c %s %s',
+        "import sys, urllib.request; urllib.request.urlopen(urllib.request.Request("
+        "'http://127.0.0.1:9093/api/v2/alerts', sys.argv[1].encode(), {'Content-Type': 'application/json'}))",
+        json.dumps(alerts),
+    )
+
+    def state():
+        r = fetch(mon, 'http://127.0.0.1:9093/api/v2/alerts?filter=instance%3D%22ghost%22')
+        got = {a['labels']['alertname']: a['status'] for a in json.loads(r['body'])}
+        return got if len(got) == 2 else None
+
+    got, _ = wait_for('both alerts in Alertmanager', state, 30)
+    assert got['InstanceDown']['state'] == 'active'
+    assert got['SystemdUnitFailed']['state'] == 'suppressed' and got['SystemdUnitFailed']['inhibitedBy']
+    wait_for('InstanceDown of ghost at the webhook', lambda: [a for a in hooks(mon) if a[1]['instance'] == 'ghost'], 30)
+    time.sleep(6)  # a group interval: the inhibited alert would have gone out by now
+    assert {a[1]['alertname'] for a in hooks(mon) if a[1]['instance'] == 'ghost'} == {'InstanceDown'}
+
+
+def test_no_password_in_the_scenario_log():
+    with open(os.path.join(molecule_helpers.EPH, 'ansible.log')) as f:
+        log = f.read()
+    assert len(log) > 10000, 'the Molecule log is missing or short'
+    assert PASSWORD not in log
