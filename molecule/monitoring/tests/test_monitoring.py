@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.parse
 
 import pytest
 import testinfra
@@ -168,8 +169,9 @@ def test_instance_down_fires_is_delivered_and_resolves(mon, target):
     finally:
         target.check_output('systemctl start prometheus-node-exporter')
     _, TIMINGS['instance_down_resolved_s'] = wait_for('InstanceDown resolved', lambda: down_alert('resolved'), 120)
-    # Only the stopped target was reported down.
+    # Only the stopped target was reported down (no leftover of Debian's example configuration either).
     assert {a[1]['instance'] for a in hooks(mon) if a[1]['alertname'] == 'InstanceDown'} == {TARGET}
+    assert not [a for a in api(mon, '/api/v1/alerts')['alerts'] if a['labels']['instance'].startswith('localhost')]
 
 
 def test_stale_backup_metrics_fire_the_backup_alerts(mon, target):
@@ -221,6 +223,59 @@ def test_alertmanager_inhibits_the_alerts_of_a_down_instance(mon):
     wait_for('InstanceDown of ghost at the webhook', lambda: [a for a in hooks(mon) if a[1]['instance'] == 'ghost'], 30)
     time.sleep(6)  # a group interval: the inhibited alert would have gone out by now
     assert {a[1]['alertname'] for a in hooks(mon) if a[1]['instance'] == 'ghost'} == {'InstanceDown'}
+
+
+DASHBOARDS = os.path.join(molecule_helpers.PROJECT, 'dashboards')
+
+
+def dashboard_exprs(name):
+    with open(os.path.join(DASHBOARDS, name)) as f:
+        d = json.load(f)
+    return [(p['title'], t['expr']) for p in d['panels'] for t in p['targets']]
+
+
+def run_exprs(mon, name, need_data):
+    """Every expression of a dashboard through the HTTP API, with Grafana's variables filled in as Grafana would."""
+    for title, expr in dashboard_exprs(name):
+        q = expr.replace('$__rate_interval', '30s').replace('$instance', '.*')
+        r = fetch(mon, 'http://127.0.0.1:9090/api/v1/query?query=' + urllib.parse.quote(q))
+        assert r['status'] == 200, (name, title, r)
+        body = json.loads(r['body'])
+        assert body['status'] == 'success', (name, title, body)
+        if title in need_data:
+            assert body['data']['result'], 'no data for %s / %s: %s' % (name, title, q)
+
+
+def test_dashboard_hosts_queries_run_with_data(mon):
+    titles = [t for t, _ in dashboard_exprs('hosts.json') if t != 'Firing alerts']
+    run_exprs(mon, 'hosts.json', titles)
+
+
+def test_dashboard_backups_queries_run_with_data(mon, target):
+    now = int(time.time())
+    files = {
+        'pgbackrest.prom': 'ierahkwa_pgbackrest_backup_last_timestamp_seconds{stanza="main",repo="1",type="full"} %d\n'
+        'ierahkwa_postgresql_wal_archived_total{stanza="main"} %d\n'
+        'ierahkwa_postgresql_wal_last_archived_timestamp_seconds{stanza="main"} %d\n' % (now, now % 1000, now),
+        'pgbackrest_backup_full.prom': 'ierahkwa_pgbackrest_backup_last_run_success{stanza="main",type="full"} 1\n',
+        'pg_restore_test.prom': 'ierahkwa_pg_restore_test_last_run_success{stanza="main"} 1\n',
+        'redis_backup_queue.prom': 'ierahkwa_redis_backup_last_success_timestamp_seconds{instance="queue"} %d\n'
+        'ierahkwa_redis_backup_last_size_bytes{instance="queue"} 4096\n' % now,
+    }
+    try:
+        for name, text in files.items():
+            tmp, dest = '%s/.%s' % (TEXTFILES, name), '%s/%s' % (TEXTFILES, name)
+            target.check_output("printf '%%s' %s > %s && mv %s %s", text, tmp, tmp, dest)
+        # Two scrapes at least, so rate() has two samples.
+        wait_for(
+            'the textfile metrics in Prometheus',
+            lambda: api(mon, '/api/v1/query?query=ierahkwa_redis_backup_last_size_bytes')['result'],
+            30,
+        )
+        time.sleep(11)
+        run_exprs(mon, 'backups.json', [t for t, _ in dashboard_exprs('backups.json')])
+    finally:
+        target.run('rm -f ' + ' '.join('%s/%s' % (TEXTFILES, n) for n in files))
 
 
 def test_no_password_in_the_scenario_log():
