@@ -20,6 +20,7 @@ PASSWORD = 'mol-Scrape-Secret-4711'
 HOOK_LOG = '/root/webhook.jsonl'
 TEXTFILES = '/var/lib/prometheus/node-exporter'
 TIMINGS = {}
+HEALTH_NOBODY = 'http://%s:3000/health' % TARGET
 
 GET = """
 import json, ssl, sys, base64, urllib.request, urllib.error
@@ -94,7 +95,10 @@ def webhook(mon):
     )
     yield
     mon.run('systemctl stop mol-webhook')
-    print('timings:', json.dumps(TIMINGS))
+    out = os.path.join(molecule_helpers.PROJECT, 'tests', 'output')
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, 'molecule-monitoring-timings.json'), 'w') as f:
+        json.dump(TIMINGS, f)
 
 
 def test_every_target_is_up(mon):
@@ -106,6 +110,9 @@ def test_every_target_is_up(mon):
     jobs = sorted((t['labels']['job'], t['labels']['instance']) for t in targets)
     assert jobs == [
         ('alertmanager', MON),
+        ('blackbox-health', 'http://127.0.0.1:9093/-/healthy'),
+        ('blackbox-health', HEALTH_NOBODY),
+        ('blackbox-tls', TARGET + ':9100'),
         ('node', MON),
         ('node', TARGET),
         ('prometheus', MON),
@@ -151,6 +158,31 @@ def test_web_config_and_key_are_private(target):
         f = target.file(path)
         assert (f.user, f.group, f.mode) == ('root', 'prometheus', 0o640), path
     assert PASSWORD not in target.file('/etc/prometheus/node-exporter/web.yml').content_string
+
+
+def probe(mon, metric, instance):
+    result = api(mon, '/api/v1/query?query=' + urllib.parse.quote('%s{instance="%s"}' % (metric, instance)))['result']
+    assert len(result) == 1, (metric, instance, result)
+    return float(result[0]['value'][1])
+
+
+def test_probes_health_and_tls_expiry(mon):
+    assert probe(mon, 'probe_success', 'http://127.0.0.1:9093/-/healthy') == 1
+    assert probe(mon, 'probe_success', HEALTH_NOBODY) == 0
+    assert probe(mon, 'probe_success', TARGET + ':9100') == 1
+    # The target's self-signed certificate: node_exporter_tls_days (825) ahead, far from the 14-day alert.
+    left = probe(mon, 'probe_ssl_earliest_cert_expiry', TARGET + ':9100') - time.time()
+    assert 800 * 86400 < left < 826 * 86400
+
+    def failing():
+        return [
+            a for a in hooks(mon) if a[1]['alertname'] == 'HealthProbeFailing' and a[1]['instance'] == HEALTH_NOBODY
+        ]
+
+    _, TIMINGS['health_probe_failing_s'] = wait_for('HealthProbeFailing at the webhook', failing, 90)
+    names = {(a[1]['alertname'], a[1]['instance']) for a in hooks(mon)}
+    assert ('HealthProbeFailing', 'http://127.0.0.1:9093/-/healthy') not in names
+    assert not [n for n in names if n[0] == 'CertificateExpiresSoon']
 
 
 def test_instance_down_fires_is_delivered_and_resolves(mon, target):
