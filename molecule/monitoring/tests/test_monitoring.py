@@ -20,7 +20,8 @@ PASSWORD = 'mol-Scrape-Secret-4711'
 HOOK_LOG = '/root/webhook.jsonl'
 TEXTFILES = '/var/lib/prometheus/node-exporter'
 TIMINGS = {}
-HEALTH_NOBODY = 'http://%s:3000/health' % TARGET
+HEALTH_NOBODY = 'http://%s:3001/health' % TARGET
+HEALTH_APP = 'http://%s:3000/health' % TARGET
 
 GET = """
 import json, ssl, sys, base64, urllib.request, urllib.error
@@ -106,11 +107,13 @@ def test_every_target_is_up(mon):
         targets = api(mon, '/api/v1/targets')['activeTargets']
         return targets if targets and all(t['health'] == 'up' for t in targets) else None
 
-    targets, _ = wait_for('every target up', all_up, 90)
+    targets = wait_for('every target up', all_up, 90)[0]
     jobs = sorted((t['labels']['job'], t['labels']['instance']) for t in targets)
     assert jobs == [
         ('alertmanager', MON),
+        ('app', TARGET),
         ('blackbox-health', 'http://127.0.0.1:9093/-/healthy'),
+        ('blackbox-health', HEALTH_APP),
         ('blackbox-health', HEALTH_NOBODY),
         ('blackbox-tls', TARGET + ':9100'),
         ('node', MON),
@@ -168,6 +171,7 @@ def probe(mon, metric, instance):
 
 def test_probes_health_and_tls_expiry(mon):
     assert probe(mon, 'probe_success', 'http://127.0.0.1:9093/-/healthy') == 1
+    assert probe(mon, 'probe_success', HEALTH_APP) == 1
     assert probe(mon, 'probe_success', HEALTH_NOBODY) == 0
     assert probe(mon, 'probe_success', TARGET + ':9100') == 1
     # The target's self-signed certificate: node_exporter_tls_days (825) ahead, far from the 14-day alert.
@@ -179,10 +183,23 @@ def test_probes_health_and_tls_expiry(mon):
             a for a in hooks(mon) if a[1]['alertname'] == 'HealthProbeFailing' and a[1]['instance'] == HEALTH_NOBODY
         ]
 
-    _, TIMINGS['health_probe_failing_s'] = wait_for('HealthProbeFailing at the webhook', failing, 90)
+    TIMINGS['health_probe_failing_s'] = wait_for('HealthProbeFailing at the webhook', failing, 90)[1]
     names = {(a[1]['alertname'], a[1]['instance']) for a in hooks(mon)}
     assert ('HealthProbeFailing', 'http://127.0.0.1:9093/-/healthy') not in names
     assert not [n for n in names if n[0] == 'CertificateExpiresSoon']
+
+
+def test_sample_app_metrics_are_scraped(mon):
+    """The app's /metrics counts the probes of its /health (blackbox, every 5 s)."""
+    q = 'http_requests_total{job="app", route="/health", status="200"}'
+
+    def counted():
+        result = api(mon, '/api/v1/query?query=' + urllib.parse.quote(q))['result']
+        return result and float(result[0]['value'][1]) >= 2
+
+    wait_for('the app\'s /health requests in Prometheus', counted, 60)
+    rss = api(mon, '/api/v1/query?query=' + urllib.parse.quote('process_resident_memory_bytes{job="app"}'))['result']
+    assert len(rss) == 1 and float(rss[0]['value'][1]) > 1e6
 
 
 def test_instance_down_fires_is_delivered_and_resolves(mon, target):
@@ -200,7 +217,7 @@ def test_instance_down_fires_is_delivered_and_resolves(mon, target):
         assert fired[0][1]['job'] == 'node' and fired[0][1]['severity'] == 'critical'
     finally:
         target.check_output('systemctl start prometheus-node-exporter')
-    _, TIMINGS['instance_down_resolved_s'] = wait_for('InstanceDown resolved', lambda: down_alert('resolved'), 120)
+    TIMINGS['instance_down_resolved_s'] = wait_for('InstanceDown resolved', lambda: down_alert('resolved'), 120)[1]
     # Only the stopped target was reported down (no leftover of Debian's example configuration either).
     assert {a[1]['instance'] for a in hooks(mon) if a[1]['alertname'] == 'InstanceDown'} == {TARGET}
     assert not [a for a in api(mon, '/api/v1/alerts')['alerts'] if a['labels']['instance'].startswith('localhost')]
@@ -223,7 +240,7 @@ def test_stale_backup_metrics_fire_the_backup_alerts(mon, target):
             names = {a[1]['alertname'] for a in hooks(mon) if a[0] == 'firing' and a[1]['instance'] == TARGET}
             return {'PgBackRestBackupStale', 'RedisBackupStale'} <= names
 
-        _, TIMINGS['backup_stale_fired_s'] = wait_for('the backup alerts at the webhook', fired, 120)
+        TIMINGS['backup_stale_fired_s'] = wait_for('the backup alerts at the webhook', fired, 120)[1]
         redis = [a[1] for a in hooks(mon) if a[1]['alertname'] == 'RedisBackupStale'][0]
         assert redis['exported_instance'] == 'queue'
         # A fresh backup does not fire: RedisBackupFailed stays silent (last run succeeded).
@@ -249,7 +266,7 @@ def test_alertmanager_inhibits_the_alerts_of_a_down_instance(mon):
         got = {a['labels']['alertname']: a['status'] for a in json.loads(r['body'])}
         return got if len(got) == 2 else None
 
-    got, _ = wait_for('both alerts in Alertmanager', state, 30)
+    got = wait_for('both alerts in Alertmanager', state, 30)[0]
     assert got['InstanceDown']['state'] == 'active'
     assert got['SystemdUnitFailed']['state'] == 'suppressed' and got['SystemdUnitFailed']['inhibitedBy']
     wait_for('InstanceDown of ghost at the webhook', lambda: [a for a in hooks(mon) if a[1]['instance'] == 'ghost'], 30)
@@ -279,7 +296,7 @@ def run_exprs(mon, name, need_data):
 
 
 def test_dashboard_hosts_queries_run_with_data(mon):
-    titles = [t for t, _ in dashboard_exprs('hosts.json') if t != 'Firing alerts']
+    titles = [t for t, e in dashboard_exprs('hosts.json') if t != 'Firing alerts' and e]
     run_exprs(mon, 'hosts.json', titles)
 
 
@@ -305,7 +322,7 @@ def test_dashboard_backups_queries_run_with_data(mon, target):
             30,
         )
         time.sleep(11)
-        run_exprs(mon, 'backups.json', [t for t, _ in dashboard_exprs('backups.json')])
+        run_exprs(mon, 'backups.json', [t for t, e in dashboard_exprs('backups.json') if e])
     finally:
         target.run('rm -f ' + ' '.join('%s/%s' % (TEXTFILES, n) for n in files))
 
