@@ -58,7 +58,7 @@ def test_not_found_names_path_and_is_not_retried(vault):
 
 def test_missing_field_names_the_field_not_the_values(vault):
     path = vault.put('fields', {'password': 'field-Secret'})
-    message, _ = failure(vault, path, field='passwd')
+    message = failure(vault, path, field='passwd')[0]
     assert "has no field 'passwd'" in message and 'field-Secret' not in message
 
 
@@ -90,14 +90,14 @@ def test_jwt_login_then_read(standin):
     path = standin.put('jwt', {'k': 'jwt-Secret'})
     standin.standin.state.jwt_roles['ci'] = ('eyJ.test.jwt', ['secret/%s' % path])
     assert read(standin, path, auth_method='jwt', token=None, role_id='ci', jwt='eyJ.test.jwt') == {'k': 'jwt-Secret'}
-    message, _ = failure(standin, path, auth_method='jwt', token=None, role_id='ci', jwt='eyJ.wrong')
+    message = failure(standin, path, auth_method='jwt', token=None, role_id='ci', jwt='eyJ.wrong')[0]
     assert message == 'JWT login at auth/jwt: invalid request (HTTP 400)'
 
 
 def test_namespaces_are_separate(standin):
     path = standin.put('ns', {'k': 'in-team-a'}, namespace='team-a')
     assert read(standin, path, namespace='team-a') == {'k': 'in-team-a'}
-    message, _ = failure(standin, path)
+    message = failure(standin, path)[0]
     assert 'not found' in message
     assert standin.standin.state.reads('secret', path, 'team-a') == 1
 
@@ -157,7 +157,7 @@ def test_https_ca_bundle_client_cert_and_verification(certs):
         assert state.client_certs == ['ierahkwa-test-client']
         message, reader = failure(b, path, ca_cert=None, retries=2)  # the system CAs do not know the test CA
         assert 'TLS error talking to %s' % b.url in message and reader.attempts == 1
-        message, _ = failure(b, path)  # no client certificate: the server refuses the handshake
+        message = failure(b, path)[0]  # no client certificate: the server refuses the handshake
         assert 'cannot read secret/%s' % path in message
         assert read(
             b, path, ca_cert=None, validate_certs=False, client_cert=certs['client'], client_key=certs['client_key']
@@ -177,10 +177,10 @@ def test_run_cache_shared_by_forked_workers(standin, tmp_path):
     paths = [standin.put('shared%d' % i, {'k': 'shared-%d' % i}) for i in range(3)]
     options = standin.options(cache=True)
     run = v.run_id()
-    jobs = [(options, p, str(tmp_path), run) for p in paths for _ in range(16)]
+    jobs = [(options, p, str(tmp_path), run) for p in paths for _n in range(16)]
     with multiprocessing.get_context('fork').Pool(16) as pool:
         results = pool.map(_worker, jobs)
-    assert results == [{'k': 'shared-%d' % i} for i in range(3) for _ in range(16)]
+    assert results == [{'k': 'shared-%d' % i} for i in range(3) for _n in range(16)]
     assert [standin.standin.state.reads('secret', p) for p in paths] == [1, 1, 1]
     # Another version, another identity: other keys, so other reads.
     _worker((dict(options, version=1), paths[0], str(tmp_path), run))

@@ -123,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
         rest = path[len('/v1/') :]
         if rest.startswith('auth/') and rest.endswith('/login') and method == 'POST':
             return self.login(rest[len('auth/') : -len('/login')])
-        mount, _, sub = rest.partition('/')
+        mount, _sep, sub = rest.partition('/')
         secret = sub.partition('/')[2] if mount in st.kv2_mounts else sub
         with st.lock:
             remaining = st.flaky.get(mount + '/' + secret, 0)

@@ -204,7 +204,7 @@ def test_run_cache_one_read_per_key(tmp_path):
     cache = v.RunCache(base=str(tmp_path), run=(os.getpid(), v._process_start(os.getpid())))
     reader = CountingReader()
     s = settings(field='value')
-    for _ in range(5):
+    for _round in range(5):
         assert v.read_all(s, ['a', '/a', 'b'], reader=reader, cache=cache) == ['v-a', 'v-a', 'v-b']
     assert reader.reads == ['a', 'b']
     assert os.stat(cache.dir).st_mode & 0o777 == 0o700
