@@ -23,7 +23,7 @@ description:
   - All violations are reported at once, each with the file, the key and the reason. No reason ever quotes a
     value, so a secret in the file cannot leak through the report.
   - Values that look like secrets (private keys, tokens, passwords in URLs, and any value of a key whose name says
-    password, secret, token or key) are violations unless the schema marks the key C(secret: true).
+    password, secret, token or key) are violations unless the schema sets C(secret) to true for the key.
   - An invalid schema fails with a message that names the faulty schema entry.
   - Never changes anything; check mode is supported.
 requirements:

@@ -289,6 +289,9 @@ class VaultStandin(object):
 
 
 if __name__ == '__main__':
-    standin = VaultStandin(sys.argv[2], host='0.0.0.0', port=int(sys.argv[1]))  # noqa: S104 - lab containers call it
-    print(standin.url, flush=True)
+    # python vault_standin.py PORT TOKEN [LIFETIME]: HTTP on 0.0.0.0 (lab containers may call it), prints its URL,
+    # and stops by itself after LIFETIME seconds (default 1800) so that a failed scenario leaves nothing running.
+    standin = VaultStandin(sys.argv[2], host='0.0.0.0', port=int(sys.argv[1]))  # noqa: S104
+    print(standin.url.replace('0.0.0.0', '127.0.0.1'), flush=True)  # noqa: S104
+    threading.Timer(float(sys.argv[3]) if len(sys.argv) > 3 else 1800, standin.httpd.shutdown).start()
     standin.httpd.serve_forever()
