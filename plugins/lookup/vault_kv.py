@@ -125,6 +125,7 @@ from ansible_collections.ierahkwa.platform.plugins.module_utils.vault import (
     read_all,
 )
 
+VAR_PREFIX = 'ierahkwa_vault_'
 OPTIONS = (
     'url',
     'namespace',
@@ -153,8 +154,11 @@ OPTIONS = (
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
+        # Only this plugin's variables, templated: task and play variables reach a lookup untemplated.
+        names = [name for name in (variables or {}) if name.startswith(VAR_PREFIX)]
+        var_options = {name: self._templar.template(variables[name]) for name in names}
         try:
-            self.set_options(var_options=variables, direct=kwargs)
+            self.set_options(var_options=var_options, direct=kwargs)
         except AnsibleError as exc:
             raise AnsibleLookupError('vault_kv: %s' % exc) from None
         try:

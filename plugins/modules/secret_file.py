@@ -41,8 +41,11 @@ extends_documentation_fragment:
   - ansible.builtin.files
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    details: Key names only; every value is masked.
     support: full
 notes:
   - O(mode) defaults to C(0600); use C(0640) with a O(group) the service runs as.

@@ -114,3 +114,19 @@ def test_error_names_path_and_cause_not_token(standin, tmp_path, collections_tre
     assert r.returncode != 0
     assert 'cannot read secret/%s: permission denied (HTTP 403)' % denied in r.stdout
     assert token not in r.stdout + r.stderr and 'denied-play-Secret' not in r.stdout + r.stderr
+
+
+def test_options_from_templated_variables(standin, tmp_path, collections_tree):
+    path = standin.put('vars', {'value': 'vars-play-Secret'})
+    play = read_play([path], ['vars-play-Secret']).replace(
+        '      gather_facts: false\n',
+        '      gather_facts: false\n'
+        '      vars:\n'
+        '        _base: %s\n'
+        '        ierahkwa_vault_url: "{{ _base }}"\n'
+        "        ierahkwa_vault_token: \"{{ lookup('ansible.builtin.env', 'MY_VAULT_TOKEN') }}\"\n" % standin.url,
+        1,
+    )
+    r = run_play(tmp_path, collections_tree, {'MY_VAULT_TOKEN': standin.root_token}, play)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert standin.standin.state.reads('secret', path) == 1
