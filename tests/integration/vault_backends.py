@@ -167,7 +167,12 @@ def standin_backend(kind, tls=None, require_client_cert=False):
 def real_backend():
     if not (os.environ.get('VAULT_ADDR') and os.environ.get('VAULT_TOKEN')):
         pytest.skip('no real Vault: set VAULT_ADDR and VAULT_TOKEN (a token that may write) to run these')
-    b = Backend('real', os.environ['VAULT_ADDR'], os.environ['VAULT_TOKEN'])
-    b.ca_cert = os.environ.get('VAULT_CACERT')
+    return real_backend_at(os.environ['VAULT_ADDR'], os.environ['VAULT_TOKEN'], os.environ.get('VAULT_CACERT'))
+
+
+def real_backend_at(url, token, ca_cert=None):
+    """A Vault prepared only through its API (policies, tokens, AppRole), as a real one is."""
+    b = Backend('real', url, token)
+    b.ca_cert = ca_cert
     b.kv1_mount = os.environ.get('IERAHKWA_TEST_KV1_MOUNT', 'kv')
     return b

@@ -15,6 +15,11 @@ It serves, over HTTP or HTTPS (optionally asking for a client certificate), what
 - ``flaky[path] = n``: the next n requests for that ``mount/path`` answer 503 "node is in standby mode";
   ``slow[path] = s``: requests for it wait s seconds before answering.
 
+- Setting up (root token only): ``GET /v1/sys/auth``, ``POST /v1/sys/auth/<path>``, ``PUT /v1/sys/policy/<name>``
+  (the ``path "..."`` lines of the HCL), ``POST /v1/auth/token/create`` (``policies``),
+  ``POST /v1/auth/approle/role/<name>``, ``GET .../role/<name>/role-id``, ``POST .../role/<name>/secret-id``: what
+  the integration tests call to prepare a real Vault, so that the same preparation runs against the stand-in.
+
 Test-only endpoints (no token): ``GET /_standin/requests`` (every ``/v1/`` request seen, as
 ``[method, path, namespace]``) and ``POST /_standin/reset`` (forget them). In-process tests use the attributes.
 
@@ -23,6 +28,7 @@ Run alone: ``python vault_standin.py PORT TOKEN`` serves HTTP on 0.0.0.0:PORT wi
 
 import fnmatch
 import json
+import re
 import ssl
 import sys
 import threading
@@ -49,6 +55,9 @@ class StandinState(object):
         self.flaky = {}
         self.slow = {}  # mount/path -> seconds to wait before answering
         self.requests = []
+        self.policies = {}  # name -> allowed mount/path patterns
+        self.auth_mounts = {'approle', 'jwt'}
+        self.approle_roles = {}  # role name -> {role_id, policies}
         self.client_certs = []  # subject CNs of the client certificates seen
         self.issued = 0
 
@@ -77,7 +86,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.server.state
 
     def answer(self, status, body=None):
-        data = json.dumps(body if body is not None else {}).encode()
+        data = b'' if status == 204 else json.dumps(body if body is not None else {}).encode()
         self.send_response(status)
         self.send_header('Content-Type', 'application/json')
         self.send_header('Content-Length', str(len(data)))
@@ -123,6 +132,8 @@ class Handler(BaseHTTPRequestHandler):
         rest = path[len('/v1/') :]
         if rest.startswith('auth/') and rest.endswith('/login') and method == 'POST':
             return self.login(rest[len('auth/') : -len('/login')])
+        if rest.startswith(('sys/', 'auth/')):
+            return self.admin(method, rest)
         mount, _sep, sub = rest.partition('/')
         secret = sub.partition('/')[2] if mount in st.kv2_mounts else sub
         with st.lock:
@@ -165,6 +176,48 @@ class Handler(BaseHTTPRequestHandler):
         return self.answer(
             200, {'auth': {'client_token': token, 'policies': ['default'], 'lease_duration': 3600, 'renewable': True}}
         )
+
+    def admin(self, method, rest):  # noqa: PLR0911 - a router
+        """What the tests need to set a Vault up: policies, tokens, the AppRole method and its roles (root only)."""
+        st, body = self.state, self.body() or {}
+        if st.tokens.get(self.headers.get('X-Vault-Token') or '') != ['*']:
+            return self.errors(403, 'permission denied')
+        parts = rest.split('/')
+        if rest == 'sys/auth' and method == 'GET':
+            mounts = {'token/': {'type': 'token'}}
+            mounts.update({m + '/': {'type': 'approle'} for m in st.auth_mounts})
+            return self.answer(200, dict(mounts, data=mounts))
+        if parts[:2] == ['sys', 'auth'] and len(parts) == 3 and method == 'POST':
+            st.auth_mounts.add(parts[2])
+            return self.answer(204)
+        if parts[:2] == ['sys', 'policy'] and len(parts) == 3 and method == 'POST':
+            # KV v2 policy paths name secret/data/<path>; the stand-in's patterns name secret/<path>.
+            paths = re.findall(r'path "([^"]+)"', body.get('policy') or '')
+            st.policies[parts[2]] = [p.replace('/data/', '/', 1) for p in paths]
+            return self.answer(204)
+        if rest == 'auth/token/create' and method == 'POST':
+            token = st.issue(self.patterns(body.get('policies')))
+            return self.answer(200, {'auth': {'client_token': token, 'policies': body.get('policies')}})
+        if len(parts) >= 4 and parts[0] == 'auth' and parts[1] in st.auth_mounts and parts[2] == 'role':
+            role = parts[3]
+            if len(parts) == 4 and method == 'POST':
+                st.approle_roles[role] = {'role_id': 'role-' + role, 'policies': body.get('token_policies') or []}
+                return self.answer(204)
+            known = st.approle_roles.get(role)
+            if known is None:
+                return self.errors(404)
+            if parts[4:] == ['role-id'] and method == 'GET':
+                return self.answer(200, {'data': {'role_id': known['role_id']}})
+            if parts[4:] == ['secret-id'] and method == 'POST':
+                secret_id = 'sid-%s-%d' % (role, len(st.approles))
+                st.approles[known['role_id']] = (secret_id, self.patterns(known['policies']))
+                return self.answer(200, {'data': {'secret_id': secret_id}})
+        return self.errors(404, 'no handler for route "%s"' % rest)
+
+    def patterns(self, policies):
+        if isinstance(policies, str):  # hvac may send a comma-separated list
+            policies = [p.strip() for p in policies.split(',') if p.strip()]
+        return [p for name in policies or [] for p in self.state.policies.get(name, [])]
 
     def kv2(self, method, kind, key, query):  # noqa: PLR0911
         st = self.state
