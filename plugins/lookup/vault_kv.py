@@ -65,7 +65,8 @@ options:
   cache:
     description:
       - Share reads between the hosts and fork workers of this run. The answers are kept, for the run only, in a
-        private directory (mode 0700, on C(/dev/shm) when it exists); the next run removes it.
+        private directory (mode 0700, on C(/dev/shm) when it exists), removed by a watcher process as soon as
+          the run ends (a later run sweeps it if the watcher was killed).
       - The key is the address, namespace, mount, path, version and a hash of the credentials.
     type: bool
     default: true

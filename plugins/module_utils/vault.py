@@ -26,6 +26,8 @@ import multiprocessing
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -346,6 +348,22 @@ def cache_key(settings, path):
     return _sha(s.url, s.namespace, s.mount_point, s.kv_version, check_path(path), s.version, s.metadata, s.identity())
 
 
+# The watcher: waits while the run's process (same PID and start time) lives, then removes the cache.
+_REAPER = """
+import shutil, sys, time
+path, pid, start = sys.argv[1], sys.argv[2], sys.argv[3]
+def alive():
+    try:
+        with open('/proc/%s/stat' % pid) as handle:
+            return handle.read().rsplit(')', 1)[1].split()[19] == start
+    except (OSError, IndexError):
+        return False
+while alive():
+    time.sleep(0.5)
+shutil.rmtree(path, ignore_errors=True)
+"""
+
+
 def _process_start(pid):
     """The start time of a process (Linux /proc), so that a reused PID is not taken for the same run."""
     try:
@@ -376,6 +394,7 @@ class RunCache(object):
         try:
             os.mkdir(self.dir, 0o700)
             self.sweep()
+            self.reap_after_run()
         except OSError as exc:
             if exc.errno != errno.EEXIST:
                 raise
@@ -402,6 +421,19 @@ class RunCache(object):
             alive = os.path.exists('/proc/%d' % pid) and str(_process_start(pid) or 0) == start
             if not alive:
                 shutil.rmtree(os.path.join(self.base, name), ignore_errors=True)
+
+    def reap_after_run(self):
+        """Starts a detached watcher that removes this run's cache once the run's main process is gone, so no
+        secret outlives the run in the cache (the sweep is the fallback if the watcher is killed)."""
+        start = str(_process_start(self.pid) or 0)
+        subprocess.Popen(  # noqa: S603
+            [sys.executable, '-c', _REAPER, self.dir, str(self.pid), start],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+            start_new_session=True,
+        )
 
     def get_or_read(self, key, read):
         """The cached answer for ``key``, or ``read()``'s, stored for the other workers; one reader at a time."""

@@ -5,7 +5,9 @@ __metaclass__ = type
 
 import multiprocessing
 import os
+import subprocess
 import sys
+import time
 
 import pytest
 from hypothesis import given
@@ -235,3 +237,21 @@ def test_run_id_of_a_worker_is_its_parent():
     with multiprocessing.get_context('fork').Pool(1) as pool:
         assert pool.apply(v.run_id)[0] == os.getpid()
     assert v.run_id()[0] == os.getpid()
+
+
+def test_run_cache_is_removed_when_the_run_ends(tmp_path):
+    # a stand-in for the run's main process; the cache must disappear once it exits
+    run = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+    try:
+        cache = v.RunCache(base=str(tmp_path), run=(run.pid, v._process_start(run.pid)))
+        assert cache.get_or_read('k', lambda: {'data': 's3cret'}) == {'data': 's3cret'}
+        assert os.path.isdir(cache.dir)
+        time.sleep(1.0)
+        assert os.path.isdir(cache.dir), 'removed while the run was still alive'
+    finally:
+        run.kill()
+        run.wait()
+    deadline = time.time() + 10
+    while os.path.exists(cache.dir) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(cache.dir), 'the run ended but its cache (with secrets) is still there'
