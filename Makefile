@@ -24,8 +24,8 @@ lab-down:
 site:
 	ansible-playbook -i inventories/lab playbooks/site.yml
 
-test: setup  ## the whole test suite: lint, unit, sanity, build, molecule, lab end to end
+test: setup  ## the whole test suite: lint, unit, integration, sanity, build, molecule, lab end to end
 	bash tests/run.sh $(STAGES)
 
-lint unit sanity build molecule lab-e2e: setup
+lint unit integration sanity build molecule lab-e2e: setup
 	bash tests/run.sh $@
