@@ -38,13 +38,14 @@ options:
     choices: [auto, env, json]
     default: auto
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - ansible.builtin.files
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
+  platform:
+    platforms: posix
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     details: Key names only; every value is masked.
     support: full
 notes:

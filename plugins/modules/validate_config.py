@@ -56,12 +56,14 @@ options:
     description: Fail when there are violations; with C(false) they are only returned.
     type: bool
     default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
+  platform:
+    platforms: posix
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     details: Nothing to show; the module changes nothing.
     support: none
 """
