@@ -357,6 +357,20 @@ def test_watchdog_is_armed_and_fed(host):
     assert "watchdog timeout" not in run(host, "journalctl -q -o cat -u ledger.service -n 200").lower()
 
 
+def test_a_service_that_stops_feeding_the_watchdog_is_killed_and_restarted(host):
+    """/hang stops the WATCHDOG=1 keep-alives while HTTP still answers: systemd kills it after WatchdogSec (10 s)
+    and starts it again, with no operator action."""
+    since = int(time.time()) - 1
+    old = main_pid(host, "ledger.service")
+    r = pyrun(host, WAIT_NEW_PID, PORTS["ledger"], old, 40, "curl -fsS http://127.0.0.1:5000/hang")
+    journal = run(host, "journalctl -q -o cat -u ledger.service --since @%d" % since)
+    assert r["pid"], (r, journal)
+    assert "watchdog timeout" in journal.lower(), journal
+    # the last keep-alive came up to 5 s (WatchdogSec/2) before /hang: systemd acts 5 to 10 s after it
+    assert 4 <= r["seconds"] <= 30, r
+    FIGURES["/hang (no WATCHDOG=1) -> killed by systemd and serving again (s)"] = r["seconds"]
+
+
 @pytest.mark.parametrize(
     "case",
     [
@@ -402,6 +416,53 @@ def test_invalid_definitions_fail_in_preflight_before_any_change(host, case):
     assert recap_changed(r.stdout) == {HOST: 0}
     assert "Preflight | every" in failure(r.stdout)
     assert run(host, "sha256sum " + files) == before
+
+
+def test_pm2_logs_are_json_lines_and_logrotate_rotates_them_while_the_app_writes(host):
+    """Every line PM2 writes for an app is a JSON object naming the app, and PM2 runs it with the role's backoff
+    default and its own kill_timeout; a forced logrotate (the role's own
+    /etc/logrotate.d/ierahkwa-pm2, copytruncate) keeps the old lines and the app's next lines land in the live file."""
+    log = "/var/log/pm2/web.out.log"
+    run(host, "curl -fsS http://127.0.0.1:3000/crash || true")  # the crash and the restart write log lines
+    deadline = time.time() + 20
+    while time.time() < deadline and host.run("curl -fsS -m 1 http://127.0.0.1:3000/live").rc != 0:
+        time.sleep(0.2)
+    lines = [line for line in run(host, "tail -n 20 " + log).splitlines() if line.strip()]
+    assert lines, log
+    for line in lines:
+        entry = json.loads(line)
+        assert entry["app_name"] == "web" and "message" in entry and "timestamp" in entry, entry
+    before = int(run(host, "stat -c %s " + log))
+    run(host, "logrotate -f /etc/logrotate.d/ierahkwa-pm2")
+    assert int(run(host, "stat -c %s /var/log/pm2/web.out.log.1")) >= before
+    run(host, "curl -fsS http://127.0.0.1:3000/crash || true")
+    deadline = time.time() + 20
+    while time.time() < deadline and host.run("grep -q app_name " + log).rc != 0:
+        time.sleep(0.2)
+    new = [json.loads(line) for line in run(host, "cat " + log).replace("\0", "").splitlines() if line.strip()]
+    assert new and all(e["app_name"] == "web" for e in new), new[:3]
+    apps = {p["name"]: p["pm2_env"] for p in pm2_procs(host)}
+    settings = {k: apps["web"].get(k) for k in ("exp_backoff_restart_delay", "kill_timeout", "max_memory_restart")}
+    assert settings["exp_backoff_restart_delay"] == 100 and settings["kill_timeout"] == 5000, settings
+
+
+def test_start_production_brings_stopped_services_up_and_waits_for_ready(host):
+    """The "script maestro": with the PM2 daemon and the service stopped (nothing answers), start-production.yml
+    starts them and returns only once every readiness URL answers; a second run changes nothing."""
+    run(host, "systemctl stop pm2-pm2.service ledger.service")
+    for port in PORTS.values():
+        assert host.run("curl -fsS -m 2 http://127.0.0.1:%d/ready" % port).rc != 0, port
+    r = playbook("start-production.yml")
+    assert recap_changed(r.stdout) == {HOST: 2}, failure(r.stdout)
+    for name in ("web", "bridge", "ledger"):
+        assert re.search(r"ok: \[%s\] => \(item=%s: http://\S+/ready\)" % (HOST, name), r.stdout), failure(r.stdout)
+    # no waiting by the test: when the playbook returned, every service already answered
+    for port in PORTS.values():
+        run(host, "curl -fsS -m 2 http://127.0.0.1:%d/ready" % port)
+    assert len(pm2_pids(host, "web")) == 2 and len(pm2_pids(host, "bridge")) == 1
+    FIGURES["start-production.yml from stopped to ready (s)"] = r.seconds
+    r = playbook("start-production.yml")
+    assert recap_changed(r.stdout) == {HOST: 0}, failure(r.stdout)
 
 
 def test_no_secret_in_any_log_or_output(host):
