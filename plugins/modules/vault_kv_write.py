@@ -20,7 +20,7 @@ description:
   - O(cas) (check-and-set) refuses the write when the current version is not the one the caller read, so two
     rotations cannot overwrite each other silently.
   - Check mode reads and compares, and writes nothing.
-  - Usually run on the controller (C(delegate_to: localhost)); hvac must be installed where it runs.
+  - Usually run on the controller (C(delegate_to) C(localhost)); hvac must be installed where it runs.
   - Errors name the mount, the path and the cause (permission denied, sealed, unreachable...), never a token or a
     value.
 options:
