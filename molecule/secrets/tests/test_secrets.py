@@ -79,7 +79,9 @@ def test_check_diff_after_rotation_changes_nothing(host):
     assert "RUNNING HANDLER" not in r.stdout
 
 
-def test_one_read_per_path_per_run():
+def test_one_read_per_path_per_run(host):
+    """(Takes ``host`` so that it runs in file order, before the rotation tests: testinfra's parametrized tests
+    run before the tests without ``host``.)"""
     requests = standin("GET", "/_standin/requests")["requests"]
     reads = [p for m, p, _ns in requests if m == "GET" and p.startswith("/v1/secret/data/demo/")]
     # check, converge, idempotence and the two runs above: 5 runs x 2 paths, whatever the number of lookups.
