@@ -20,6 +20,10 @@ description:
     C(pgbouncer_postgresql_max_connections) that differs from C(postgresql_max_connections).
   - With C(platform_environment=production) on an edge host, sites without server names or with example names,
     and a missing C(certbot_email).
+  - The memory caps of a host's services above its memory - C(max_memory_restart) x C(instances) of C(pm2_apps)
+    (over C(pm2_app_defaults)), C(memory_max) of C(service_services) (over C(service_defaults)),
+    C(postgresql_memory_mb) when set, the C(maxmemory) of C(redis_instances) - against C(ansible_memtotal_mb) (facts,
+    e.g. from the fact cache) or else the inventory variable C(platform_memory_mb); a host with neither is not checked.
   - Reads only the variables it needs, so it can run before facts are gathered.
 options:
   _input:

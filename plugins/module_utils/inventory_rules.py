@@ -11,7 +11,12 @@
   ``postgresql_max_connections`` of the host's own PostgreSQL minus the reserved connections, and a
   ``pgbouncer_postgresql_max_connections`` that does not match the server's setting;
 - in production (``platform_environment: production``): every nginx site has server names that are not example
-  names, and the edge hosts have a ``certbot_email``.
+  names, and the edge hosts have a ``certbot_email``;
+- the memory caps of a host's services adding up to more than its memory: PM2 apps (``max_memory_restart`` x
+  ``instances`` of ``pm2_apps`` over ``pm2_app_defaults``), systemd services (``memory_max`` of
+  ``service_services`` over ``service_defaults``), ``postgresql_memory_mb`` when set, and the ``maxmemory`` of
+  ``redis_instances``, against ``ansible_memtotal_mb`` (facts, e.g. from the fact cache) or else the inventory's
+  ``platform_memory_mb``; a host with neither is not checked.
 
 Role defaults are not in hostvars when no role is loaded, so the defaults the rules need are repeated in
 ``DEFAULTS`` (a unit test checks them against the roles' defaults files).
@@ -29,8 +34,17 @@ DEFAULTS = {
     'pgbouncer_listen_port': 6432,
     'pgbouncer_max_db_connections': 25,
     'pgbouncer_postgresql_reserved_connections': 10,
-    'redis_instances': [{'name': 'cache', 'port': 6379}, {'name': 'queue', 'port': 6380}],
+    'redis_instances': [
+        {'name': 'cache', 'port': 6379, 'maxmemory': '256mb'},
+        {'name': 'queue', 'port': 6380, 'maxmemory': '256mb'},
+    ],
+    # roles pm2 and service (supervision): the per-app / per-service defaults the memory rule needs
+    'pm2_app_defaults': {'instances': 1, 'max_memory_restart': '512M'},
+    'service_defaults': {'memory_max': '512M'},
 }
+REDIS_MAXMEMORY = '256mb'  # the redis role's default for an instance without maxmemory
+SIZE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$', re.I)
+UNITS = {'': 1.0 / 1048576, 'k': 1.0 / 1024, 'm': 1.0, 'g': 1024.0, 't': 1048576.0}
 EXAMPLE_NAME = re.compile(r'(^|\.)(example\.(com|org|net)|example|invalid|test|localhost)$', re.I)
 EMAIL = re.compile(r'^[^@\s]+@[^@\s]+\.[^@\s]+$')
 
@@ -121,6 +135,85 @@ def _pools(host, hv):
     return found
 
 
+def size_mb(value, total_mb=None):
+    """Megabytes of a size as PM2, systemd and Redis write it (``300M``, ``1G``, ``256mb``, ``1gb``, bytes; systemd's
+    ``50%`` of ``total_mb``); None for no limit (``''``, ``infinity``, ``0``) or what cannot be read."""
+    if isinstance(value, bool) or value is None:
+        return None
+    text = str(value).strip()
+    if text.endswith('%') and total_mb:
+        try:
+            return float(text[:-1]) * total_mb / 100.0
+        except ValueError:
+            return None
+    match = SIZE.match(text)
+    if not match:
+        return None
+    mb = float(match.group(1)) * UNITS[match.group(2).lower()]
+    return mb or None
+
+
+def _merged(hv, name, item):
+    defaults = dict(DEFAULTS[name])
+    given = hv.get(name)
+    if isinstance(given, dict):
+        defaults.update(given)
+    defaults.update(item)
+    return defaults
+
+
+def _memory(host, hv, groups):
+    """The host's memory caps against its memory (see the module docstring)."""
+    total, source = _int(hv.get('ansible_memtotal_mb')), 'ansible_memtotal_mb'
+    if not total:
+        total, source = _int(hv.get('platform_memory_mb')), 'platform_memory_mb'
+    if not total:
+        return []
+    caps = []
+    for app in hv.get('pm2_apps') or []:
+        if not isinstance(app, dict):
+            continue
+        a = _merged(hv, 'pm2_app_defaults', app)
+        each = size_mb(a.get('max_memory_restart'))
+        instances = _int(a.get('instances'))
+        if instances is None or instances < 1:  # 'max', 0 or -1: one per CPU (less one for -1)
+            cpus = _int(hv.get('ansible_processor_vcpus')) or 1
+            instances = max(cpus + (instances if instances and instances < 0 else 0), 1)
+        if each:
+            caps.append(
+                (
+                    each * instances,
+                    'pm2_apps %s (%d x max_memory_restart %s)'
+                    % (a.get('name', '?'), instances, a.get('max_memory_restart')),
+                )
+            )
+    for unit in hv.get('service_services') or []:
+        if not isinstance(unit, dict):
+            continue
+        u = _merged(hv, 'service_defaults', unit)
+        mb = size_mb(u.get('memory_max'), total)
+        if mb:
+            caps.append((mb, 'service_services %s (memory_max %s)' % (u.get('name', '?'), u.get('memory_max'))))
+    if host in groups.get('db', []):
+        mb = _int(hv.get('postgresql_memory_mb'))
+        if mb:
+            caps.append((float(mb), 'postgresql_memory_mb %d' % mb))
+    if host in groups.get('redis', []):
+        for instance in _get(hv, 'redis_instances') or []:
+            if isinstance(instance, dict):
+                limit = instance.get('maxmemory', REDIS_MAXMEMORY)
+                mb = size_mb(limit)
+                if mb:
+                    caps.append((mb, 'redis_instances %s (maxmemory %s)' % (instance.get('name', '?'), limit)))
+    used = sum(mb for mb, _what in caps)
+    if used <= total:
+        return []
+    return [
+        '%s: memory limits add up to %d MB but the host has %d MB (%s): %s'
+        % (host, round(used), total, source, ', '.join(what for _mb, what in caps))
+    ]
+
+
 def _production(hostvars, groups):
     found = []
     for host in sorted(groups.get('edge', [])):
@@ -156,6 +249,14 @@ NAMES = (
     'nginx_upstreams',
     'nginx_sites',
     'certbot_email',
+    'ansible_memtotal_mb',
+    'ansible_processor_vcpus',
+    'platform_memory_mb',
+    'pm2_apps',
+    'pm2_app_defaults',
+    'service_services',
+    'service_defaults',
+    'postgresql_memory_mb',
 )
 
 
@@ -181,5 +282,6 @@ def problems(hostvars, groups):
             seen.setdefault(port, what)
         if host in groups.get('db_primary', []) and hv.get('pgbouncer_databases'):
             found.extend(_pools(host, hv))
+        found.extend(_memory(host, hv, groups))
     found.extend(_production(hostvars, groups))
     return sorted(set(found))

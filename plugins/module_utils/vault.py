@@ -333,6 +333,81 @@ class VaultReader(object):
         return {'data': (answer or {}).get('data') or {}, 'metadata': {}}
 
 
+class VaultWriter(VaultReader):
+    """Writes KV v2 versions (the vault_kv_write module): reads the current version first, so that an unchanged
+    secret is not written again (idempotent) and so that ``cas`` can refuse a write when someone else wrote
+    in between."""
+
+    def current(self, path):
+        """``(version, data)`` of the newest version of ``path``, or ``(0, None)`` when the secret does not exist;
+        raises VaultKVError for anything else (permission denied, sealed...)."""
+        s = self.settings
+        path = check_path(path)
+        if s.kv_version != 2:
+            raise VaultKVError('writing needs kv_version 2 (a new version per write)')
+        client = self.client()
+        try:
+            answer = self._retrying(
+                'cannot read %s' % s.where(path),
+                lambda: client.secrets.kv.v2.read_secret_version(
+                    path=path, mount_point=s.mount_point, raise_on_deleted_version=True
+                ),
+            )
+        except VaultKVError as exc:
+            if exc.status == 404:
+                return 0, None
+            raise
+        body = (answer or {}).get('data') or {}
+        return int((body.get('metadata') or {}).get('version') or 0), body.get('data') or {}
+
+    def write(self, path, data, cas=None):
+        """Writes ``data`` as a new version of ``path``; returns the new version number. With ``cas`` the write
+        succeeds only if the current version is ``cas`` (0: the secret must not exist yet)."""
+        s = self.settings
+        path = check_path(path)
+        if not isinstance(data, dict) or not data:
+            raise VaultKVError('cannot write %s: data must be a non-empty mapping' % s.where(path))
+        client = self.client()
+        what = 'cannot write %s' % s.where(path)
+        try:
+            answer = self._retrying(
+                what,
+                lambda: client.secrets.kv.v2.create_or_update_secret(
+                    path=path, secret=data, cas=cas, mount_point=s.mount_point
+                ),
+            )
+        except VaultKVError as exc:
+            if exc.status == 400 and cas is not None:
+                raise VaultKVError(
+                    '%s: the current version is not %d (check-and-set refused the write; someone else wrote it?)'
+                    % (what, cas),
+                    status=400,
+                ) from None
+            raise
+        return int(((answer or {}).get('data') or {}).get('version') or 0)
+
+
+def write_secret(settings, path, data, *, cas=None, only_if_different=True, check_mode=False, writer=None):
+    """The vault_kv_write module's logic: ``{changed, version, previous_version}``; never returns a value.
+
+    ``only_if_different``: no new version when the newest one already holds exactly ``data`` (re-runs are
+    idempotent). ``check_mode``: reads, compares and writes nothing.
+    """
+    writer = writer or VaultWriter(settings)
+    previous, current = writer.current(path)
+    if cas is not None and cas != previous:
+        raise VaultKVError(
+            'cannot write %s: the current version is %d, not %d (cas)'
+            % (settings.where(check_path(path)), previous, cas)
+        )
+    if only_if_different and current == data:
+        return {'changed': False, 'version': previous, 'previous_version': previous}
+    if check_mode:
+        return {'changed': True, 'version': previous + 1, 'previous_version': previous}
+    version = writer.write(path, data, cas=cas)
+    return {'changed': True, 'version': version, 'previous_version': previous}
+
+
 def select(settings, path, answer):
     """What the lookup returns for one path: the secret's data, its metadata, or one field."""
     data = answer['data']

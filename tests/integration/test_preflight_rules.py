@@ -23,7 +23,10 @@ all:
           nginx_sites: [{name: api, server_names: [], upstream: api}]
     app:
       hosts:
-        app1: {}
+        app1:
+          platform_memory_mb: 512
+          pm2_apps: [{name: api, instances: 2, max_memory_restart: 300M}]
+          service_services: [{name: worker, memory_max: 128M}]
     db:
       children:
         db_primary:
@@ -62,8 +65,10 @@ def test_broken_inventory_stops_before_any_host_task(tmp_path, collections_tree)
     )
     out = r.stdout + r.stderr
     assert r.returncode != 0
-    assert '4 inventory problem(s): ' in out, out[-3000:]
+    assert '5 inventory problem(s): ' in out, out[-3000:]
     for problem in (
+        'app1: memory limits add up to 728 MB but the host has 512 MB (platform_memory_mb): '
+        'pm2_apps api (2 x max_memory_restart 300M), service_services worker (memory_max 128M)',
         'db1: pgBouncer pools may open 61 server connections but postgresql_max_connections is 50 with 10 reserved',
         'edge1: production needs certbot_email',
         'edge1: production site api has no server_names',

@@ -121,14 +121,16 @@ class Backend(object):
         o.update(extra)
         return o
 
-    def limited_token(self, allowed_name):
-        """A token that may read only <prefix>/<allowed_name> of the KV v2 mount secret."""
+    def limited_token(self, allowed_name, capabilities=('read',)):
+        """A token that may only do ``capabilities`` on <prefix>/<allowed_name> of the KV v2 mount secret."""
         if self.standin:
-            return self.standin.state.issue(['secret/%s/%s' % (self.prefix, allowed_name)])
+            return self.standin.state.issue([('secret/%s/%s' % (self.prefix, allowed_name), frozenset(capabilities))])
         c = self.client()
-        policy = 'ierahkwa-test-%s' % self.prefix.rsplit('/', 1)[1]
+        policy = 'ierahkwa-test-%s-%s' % (self.prefix.rsplit('/', 1)[1], '-'.join(capabilities))
         c.sys.create_or_update_policy(
-            name=policy, policy='path "secret/data/%s/%s" { capabilities = ["read"] }' % (self.prefix, allowed_name)
+            name=policy,
+            policy='path "secret/data/%s/%s" { capabilities = [%s] }'
+            % (self.prefix, allowed_name, ', '.join('"%s"' % c for c in capabilities)),
         )
         return c.auth.token.create(policies=[policy], ttl='10m')['auth']['client_token']
 

@@ -9,14 +9,16 @@ It serves, over HTTP or HTTPS (optionally asking for a client certificate), what
   ``GET /v1/<mount>/metadata/<path>``.
 - KV v1 at the mounts of ``kv1_mounts``: ``GET`` and ``POST|PUT /v1/<mount>/<path>``.
 - The ``X-Vault-Namespace`` header: each namespace has its own secrets.
-- Tokens with a list of allowed ``mount/path`` patterns (fnmatch): anything else is 403 "permission denied";
-  an unknown or missing token is 403 too; a missing secret is 404.
+- Tokens with a list of allowed ``mount/path`` patterns (fnmatch), each with every capability or with the
+  capabilities of a policy's path block: a read needs ``read``, a write ``create`` (new secret) or ``update``
+  (a new version of an existing one); anything else is 403 "permission denied"; an unknown or missing token is
+  403 too; a missing secret is 404.
 - ``sealed = True``: every ``/v1/`` request answers 503 "Vault is sealed".
 - ``flaky[path] = n``: the next n requests for that ``mount/path`` answer 503 "node is in standby mode";
   ``slow[path] = s``: requests for it wait s seconds before answering.
 
 - Setting up (root token only): ``GET /v1/sys/auth``, ``POST /v1/sys/auth/<path>``, ``PUT /v1/sys/policy/<name>``
-  (the ``path "..."`` lines of the HCL), ``POST /v1/auth/token/create`` (``policies``),
+  (the ``path "..." { capabilities = [...] }`` blocks of the HCL), ``POST /v1/auth/token/create`` (``policies``),
   ``POST /v1/auth/approle/role/<name>``, ``GET .../role/<name>/role-id``, ``POST .../role/<name>/secret-id``: what
   the integration tests call to prepare a real Vault, so that the same preparation runs against the stand-in.
 
@@ -147,18 +149,27 @@ class Handler(BaseHTTPRequestHandler):
             kind = sub.partition('/')[0]
             if kind not in ('data', 'metadata') or not secret:
                 return self.errors(404, 'unsupported path')
-            if not self.allowed(mount + '/' + secret):
+            capability = 'read'
+            if method == 'POST':
+                with st.lock:
+                    capability = 'update' if st.kv2.get((namespace, mount, secret)) else 'create'
+            if not self.allowed(mount + '/' + secret, capability):
                 return self.errors(403, 'permission denied')
             return self.kv2(method, kind, (namespace, mount, secret), parse_qs(url.query))
         if mount in st.kv1_mounts and sub:
-            if not self.allowed(mount + '/' + sub):
+            if not self.allowed(mount + '/' + sub, 'update' if method == 'POST' else 'read'):
                 return self.errors(403, 'permission denied')
             return self.kv1(method, (namespace, mount, sub))
         return self.errors(404, 'no handler for route "%s"' % rest)
 
-    def allowed(self, target):
+    def allowed(self, target, capability='read'):
+        """A pattern is a string (every capability) or ``(pattern, capabilities)``, as a policy's path block."""
         patterns = self.state.tokens.get(self.headers.get('X-Vault-Token') or '')
-        return patterns is not None and any(fnmatch.fnmatchcase(target, p) for p in patterns)
+        for entry in patterns or []:
+            pattern, caps = (entry, None) if isinstance(entry, str) else entry
+            if fnmatch.fnmatchcase(target, pattern) and (caps is None or capability in caps):
+                return True
+        return False
 
     def login(self, mount):
         st, body = self.state, self.body() or {}
@@ -192,8 +203,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(204)
         if parts[:2] == ['sys', 'policy'] and len(parts) == 3 and method == 'POST':
             # KV v2 policy paths name secret/data/<path>; the stand-in's patterns name secret/<path>.
-            paths = re.findall(r'path "([^"]+)"', body.get('policy') or '')
-            st.policies[parts[2]] = [p.replace('/data/', '/', 1) for p in paths]
+            blocks = re.findall(r'path "([^"]+)"\s*\{([^}]*)\}', body.get('policy') or '')
+            st.policies[parts[2]] = [
+                (p.replace('/data/', '/', 1), frozenset(re.findall(r'"([a-z]+)"', caps))) for p, caps in blocks
+            ]
             return self.answer(204)
         if rest == 'auth/token/create' and method == 'POST':
             token = st.issue(self.patterns(body.get('policies')))

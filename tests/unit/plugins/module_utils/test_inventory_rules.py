@@ -116,3 +116,113 @@ def test_redis_default_ports_match_the_role():
     with open(os.path.join(ROLES, 'redis', 'defaults', 'main.yml')) as f:
         ports = [(i['name'], i['port']) for i in yaml.safe_load(f)['redis_instances']]
     assert ports == [(i['name'], i['port']) for i in ir.DEFAULTS['redis_instances']]
+
+
+# -- memory caps against the host's memory ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    'value, mb',
+    [
+        ('300M', 300),
+        ('1G', 1024),
+        ('256mb', 256),
+        ('1gb', 1024),
+        ('2GiB', 2048),
+        ('512K', 0.5),
+        (1048576, 1),
+        ('50%', 2048),
+        ('', None),
+        ('infinity', None),
+        ('0', None),
+        (None, None),
+        (True, None),
+        ('lots', None),
+    ],
+)
+def test_size_mb(value, mb):
+    assert ir.size_mb(value, 4096) == mb
+
+
+def crowded():
+    """app1 with 4 GB: two PM2 apps, a systemd service, on a host that is also db and redis."""
+    hv = good()
+    hv['app1'] = {
+        'ansible_memtotal_mb': 4096,
+        'pm2_apps': [{'name': 'api', 'instances': 2, 'max_memory_restart': '1G'}, {'name': 'web'}],
+        'service_services': [{'name': 'worker', 'memory_max': '1G'}, {'name': 'audit', 'memory_max': 'infinity'}],
+        'postgresql_memory_mb': 1024,
+    }
+    return hv
+
+
+def test_memory_caps_above_the_host_memory_name_host_and_variables():
+    groups = dict(GROUPS, db=['db1', 'app1'], redis=['redis1', 'app1'])
+    assert ir.problems(crowded(), groups) == [
+        'app1: memory limits add up to 5120 MB but the host has 4096 MB (ansible_memtotal_mb): '
+        'pm2_apps api (2 x max_memory_restart 1G), pm2_apps web (1 x max_memory_restart 512M), '
+        'service_services worker (memory_max 1G), postgresql_memory_mb 1024, '
+        'redis_instances cache (maxmemory 256mb), redis_instances queue (maxmemory 256mb)'
+    ]
+
+
+def test_memory_within_the_host_memory_is_no_problem():
+    hv = crowded()
+    hv['app1']['ansible_memtotal_mb'] = 8192
+    assert ir.problems(hv, GROUPS) == []
+    hv['app1']['ansible_memtotal_mb'] = 3584  # 1G x 2 + 512M + 1G: exactly the memory is still fine
+    assert ir.problems(hv, GROUPS) == []
+    hv['app1']['ansible_memtotal_mb'] = 3583
+    assert ir.problems(hv, GROUPS) == [
+        'app1: memory limits add up to 3584 MB but the host has 3583 MB (ansible_memtotal_mb): '
+        'pm2_apps api (2 x max_memory_restart 1G), pm2_apps web (1 x max_memory_restart 512M), '
+        'service_services worker (memory_max 1G)'
+    ]
+
+
+def test_memory_from_the_inventory_without_facts_and_host_defaults():
+    hv = good()
+    hv['app2'] = {
+        'platform_memory_mb': 1024,
+        'pm2_app_defaults': {'max_memory_restart': '300M'},
+        'pm2_apps': [{'name': 'api', 'instances': 'max'}],
+        'ansible_processor_vcpus': 4,
+        'service_defaults': {'memory_max': '25%'},
+        'service_services': [{'name': 'worker'}],
+    }
+    assert ir.problems(hv, GROUPS) == [
+        'app2: memory limits add up to 1456 MB but the host has 1024 MB (platform_memory_mb): '
+        'pm2_apps api (4 x max_memory_restart 300M), service_services worker (memory_max 25%)'
+    ]
+    del hv['app2']['platform_memory_mb']  # neither facts nor platform_memory_mb: not checked
+    assert ir.problems(hv, GROUPS) == []
+
+
+def test_redis_defaults_count_on_a_small_redis_host():
+    hv = good()
+    hv['redis1'] = {'platform_memory_mb': 400}
+    assert ir.problems(hv, GROUPS) == [
+        'redis1: memory limits add up to 512 MB but the host has 400 MB (platform_memory_mb): '
+        'redis_instances cache (maxmemory 256mb), redis_instances queue (maxmemory 256mb)'
+    ]
+
+
+def test_redis_default_maxmemory_matches_the_role():
+    with open(os.path.join(ROLES, 'redis', 'defaults', 'main.yml')) as f:
+        limits = [i['maxmemory'] for i in yaml.safe_load(f)['redis_instances']]
+    assert limits == [i['maxmemory'] for i in ir.DEFAULTS['redis_instances']]
+    with open(os.path.join(ROLES, 'redis', 'vars', 'main.yml')) as f:
+        assert "i.maxmemory | default('%s')" % ir.REDIS_MAXMEMORY in f.read()
+
+
+@pytest.mark.parametrize(
+    'role, name, keys',
+    [('pm2', 'pm2_app_defaults', ['instances', 'max_memory_restart']), ('service', 'service_defaults', ['memory_max'])],
+)
+def test_supervision_defaults_match_the_roles(role, name, keys):
+    path = os.path.join(ROLES, role, 'defaults', 'main.yml')
+    if not os.path.exists(path):
+        pytest.skip('role %s is not merged yet (supervision branch)' % role)
+    with open(path) as f:
+        defaults = yaml.safe_load(f)[name]
+    assert {k: defaults[k] for k in keys} == ir.DEFAULTS[name]
