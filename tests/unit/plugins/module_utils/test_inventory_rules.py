@@ -221,8 +221,6 @@ def test_redis_default_maxmemory_matches_the_role():
 )
 def test_supervision_defaults_match_the_roles(role, name, keys):
     path = os.path.join(ROLES, role, 'defaults', 'main.yml')
-    if not os.path.exists(path):
-        pytest.skip('role %s is not merged yet (supervision branch)' % role)
     with open(path) as f:
         defaults = yaml.safe_load(f)[name]
     assert {k: defaults[k] for k in keys} == ir.DEFAULTS[name]
