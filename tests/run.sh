@@ -36,7 +36,8 @@ stage_integration() {
   # The Vault plugins through hvac over real HTTP(S): against the stand-in (tests/integration/vault_standin.py)
   # always, and against a real Vault too when VAULT_ADDR and VAULT_TOKEN are set.
   PYTHONPATH="$ROOT/.cache/collections" python -m pytest -p no:cacheprovider -v \
-    tests/integration/test_vault.py tests/integration/test_vault_play.py tests/integration/test_preflight_rules.py
+    tests/integration/test_vault.py tests/integration/test_vault_play.py tests/integration/test_preflight_rules.py \
+    tests/integration/test_nginx_preflight.py
 }
 
 stage_sanity() {
