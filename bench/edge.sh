@@ -7,7 +7,8 @@
 #   waf         through the scenario's "bank" site: the same role config with the WAF in blocking mode (ModSecurity,
 #               OWASP CRS at paranoia level 2, every request inspected), against "role" (the "shop" site, no WAF),
 # and the ratios role/direct, role/naive and waf/role. wrk runs on the allow-listed acme host (never rate-limited)
-# and sends an Accept header (CRS at paranoia level 2 scores a request without one).
+# and sends Accept and User-Agent headers (the CRS scores and audit-logs a request without them, as a real client
+# would not be).
 # Bounded: BENCH_ROUNDS rounds (default 2) of BENCH_DURATION (default 10s) per case, BENCH_CONNECTIONS (32).
 #   bash bench/edge.sh            (creates the hosts with Molecule, converges, measures, destroys)
 #   BENCH_KEEP=1 bash bench/edge.sh   (keeps the hosts for another run)
@@ -60,7 +61,7 @@ rps() { # wrk output -> requests/s; refuses a run with errors
   fi
   awk '/^Requests\/sec:/ {printf "%.0f\n", $2}' <<<"$out"
 }
-wrk_on() { podman exec "$LOAD" wrk -t2 -c"$1" -d"$DURATION" -H 'Accept: */*' "$2"; }
+wrk_on() { podman exec "$LOAD" wrk -t2 -c"$1" -d"$DURATION" -H 'Accept: */*' -H 'User-Agent: bench/edge.sh' "$2"; }
 
 declare -A SUM
 for c in direct role naive waf; do SUM[$c]=0; done
