@@ -4,7 +4,11 @@
 #   role        through this role's proxy config (HTTPS, HTTP/1.1 keepalive to the upstream),
 #   naive       through a naive proxy config on the same nginx (HTTPS, same certificate and upstream servers,
 #               no upstream keepalive: a new TCP connection to the app for every request),
-# and the ratios role/direct and role/naive. wrk runs on the allow-listed acme host (never rate-limited).
+#   waf         through the scenario's "bank" site: the same role config with the WAF in blocking mode (ModSecurity,
+#               OWASP CRS at paranoia level 2, every request inspected), against "role" (the "shop" site, no WAF),
+# and the ratios role/direct, role/naive and waf/role. wrk runs on the allow-listed acme host (never rate-limited)
+# and sends Accept and User-Agent headers (the CRS scores and audit-logs a request without them, as a real client
+# would not be).
 # Bounded: BENCH_ROUNDS rounds (default 2) of BENCH_DURATION (default 10s) per case, BENCH_CONNECTIONS (32).
 #   bash bench/edge.sh            (creates the hosts with Molecule, converges, measures, destroys)
 #   BENCH_KEEP=1 bash bench/edge.sh   (keeps the hosts for another run)
@@ -57,10 +61,10 @@ rps() { # wrk output -> requests/s; refuses a run with errors
   fi
   awk '/^Requests\/sec:/ {printf "%.0f\n", $2}' <<<"$out"
 }
-wrk_on() { podman exec "$LOAD" wrk -t2 -c"$1" -d"$DURATION" "$2"; }
+wrk_on() { podman exec "$LOAD" wrk -t2 -c"$1" -d"$DURATION" -H 'Accept: */*' -H 'User-Agent: bench/edge.sh' "$2"; }
 
 declare -A SUM
-for c in direct role naive; do SUM[$c]=0; done
+for c in direct role naive waf; do SUM[$c]=0; done
 printf '%-6s %-8s %10s\n' round case req/s
 for r in $(seq "$ROUNDS"); do
   half=$((CONNS / 2))
@@ -75,11 +79,14 @@ for r in $(seq "$ROUNDS"); do
   printf '%-6s %-8s %10s\n' "$r" role "$v"; SUM[role]=$((SUM[role] + v))
   v=$(rps "$(wrk_on "$CONNS" "https://$SITE:8443/")")
   printf '%-6s %-8s %10s\n' "$r" naive "$v"; SUM[naive]=$((SUM[naive] + v))
+  v=$(rps "$(wrk_on "$CONNS" "https://bank.ierahkwa.test:443/")")
+  printf '%-6s %-8s %10s\n' "$r" waf "$v"; SUM[waf]=$((SUM[waf] + v))
 done
 echo
-python3 - "${SUM[direct]}" "${SUM[role]}" "${SUM[naive]}" "$ROUNDS" <<'PY'
+python3 - "${SUM[direct]}" "${SUM[role]}" "${SUM[naive]}" "${SUM[waf]}" "$ROUNDS" <<'PY'
 import sys
-d, r, n, rounds = (float(x) for x in sys.argv[1:])
-print("mean req/s over %d rounds: direct %.0f, role %.0f, naive %.0f" % (rounds, d / rounds, r / rounds, n / rounds))
-print("role/direct = %.2f   role/naive = %.2f" % (r / d, r / n))
+d, r, n, w, rounds = (float(x) for x in sys.argv[1:])
+print("mean req/s over %d rounds: direct %.0f, role %.0f, naive %.0f, waf %.0f"
+      % (rounds, d / rounds, r / rounds, n / rounds, w / rounds))
+print("role/direct = %.2f   role/naive = %.2f   waf/role = %.2f" % (r / d, r / n, w / r))
 PY

@@ -37,7 +37,8 @@ stage_integration() {
   # always, and against a real Vault too when VAULT_ADDR and VAULT_TOKEN are set.
   PYTHONPATH="$ROOT/.cache/collections" python -m pytest -p no:cacheprovider -v \
     tests/integration/test_vault.py tests/integration/test_vault_write.py tests/integration/test_vault_play.py \
-    tests/integration/test_preflight_rules.py tests/integration/test_rotate_secrets_play.py
+    tests/integration/test_preflight_rules.py tests/integration/test_rotate_secrets_play.py \
+    tests/integration/test_nginx_preflight.py
 }
 
 stage_sanity() {

@@ -1,8 +1,10 @@
 """The edge tier on edge1, with app1/app2 behind it and pebble on acme: behaviour, not files.
 
 Runs in file order: certificates from the ACME server, check mode, TLS as testssl.sh sees it, headers and
-redirects, rate limits, failover under load, WebSocket and compression, renewal through the deploy hook, and
-last the failures (a broken site config, bad input, a failed issuance) that must leave the site serving.
+redirects, rate limits, failover under load, WebSocket and compression, the WAF (blocking and detection-only),
+the real client address behind a trusted proxy, a CDN-only site, slow-loris clients, session affinity, renewal
+through the deploy hook, and last the failures (a broken site config, bad input, a failed issuance) that must
+leave the site serving.
 """
 
 import json
@@ -306,6 +308,243 @@ def test_json_responses_are_compressed(host, encoding):
     time.sleep(1)
     r = curl("-k", "-D", "-", "-o", "/dev/null", "-H", "Accept-Encoding: %s" % encoding, "https://%s/" % SITE)
     assert headers_of(r.stdout).get("content-encoding") == encoding, r.stdout
+
+
+# -- WAF, real client address, slow clients, session affinity --------------------------------------------------
+
+BANK = "bank.ierahkwa.test"  # WAF blocking, paranoia level 2, banking_json_api exclusions on /api/
+DRY = "dry.ierahkwa.test"  # the same WAF in detection_only
+STICKY = "sticky.ierahkwa.test"  # upstream with cookie affinity (bank_session)
+PARTNER = "partner.ierahkwa.test"  # only app2 (the stand-in CDN) may connect
+ATTACKS = {
+    "sqli": ("/?id=1%27%20OR%20%271%27%3D%271", "942100"),
+    "xss": ("/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E", "941100"),
+    "traversal": ("/?file=..%2F..%2Fetc%2Fpasswd", "930100"),
+}
+# What a banking API receives: quotes in names, "--", ";", "#", "@" and parentheses in a payment reference.
+TRANSFER = {
+    "debtor": {"name": "Mary-Ann O'Brien", "iban": "DE89 3704 0044 0532 0130 00"},
+    "creditor": {"name": "Smith & Sons (Ltd.)", "iban": "GB29NWBK60161331926819"},
+    "amount": "1250.00",
+    "currency": "EUR",
+    "reference": "Invoice #2026-042 -- rent; Q4 (Oct/Nov/Dec) @ 3rd floor",
+    "idempotency_key": "7f0c2a4e-1b3d-4c5e-9f60-718293a4b5c6",
+}
+
+
+def https(name, path, *args):
+    """One request from the controller (not allow-listed) to a site of edge1: (status, body)."""
+    r = curl("-k", "--resolve", "%s:443:%s" % (name, address(EDGE)), "-w", "\n%{http_code}", *args,
+             "https://%s%s" % (name, path), resolve=False)  # fmt: skip
+    body, _newline, code = r.stdout.rpartition("\n")
+    return code, body
+
+
+def audit_entry(host, tag):
+    """The WAF's JSON audit log entry of the request sent with X-Test-Id: tag."""
+    for _attempt in range(20):
+        for line in host.check_output("cat /var/log/modsecurity/audit.json").splitlines():
+            t = json.loads(line)["transaction"]
+            if {k.lower(): v for k, v in t["request"]["headers"].items()}.get("x-test-id") == tag:
+                return t
+        time.sleep(0.25)
+    raise AssertionError("no audit log entry for " + tag)
+
+
+def rules_of(entry):
+    return {m["details"]["ruleId"] for m in entry["messages"]}
+
+
+WAF_MODES = {"blocking": (BANK, "403", "Enabled"), "detection_only": (DRY, "200", "DetectionOnly")}
+
+
+@pytest.mark.parametrize("mode", sorted(WAF_MODES))
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_waf_attacks_get_403_when_blocking_pass_when_detecting_and_are_in_the_json_audit_log(host, attack, mode):
+    time.sleep(1)
+    name, status, engine = WAF_MODES[mode]
+    path, rule = ATTACKS[attack]
+    tag = "%s-%s-%d" % (mode, attack, time.time() * 1000)
+    code, body = https(name, path, "-H", "X-Test-Id: " + tag)
+    assert code == status, (attack, mode, code)
+    if status == "200":  # answered by the app
+        assert json.loads(body)["service"] == "sample-app", body[:200]
+    entry = audit_entry(host, tag)
+    assert entry["response"]["http_code"] == int(status) and entry["producer"]["secrules_engine"] == engine
+    assert {rule, "949110"} <= rules_of(entry), rules_of(entry)
+
+
+def test_a_json_post_to_the_api_passes_in_both_modes_thanks_to_the_exclusion_set(host):
+    time.sleep(1)
+    data = json.dumps(TRANSFER)
+    for name in (BANK, DRY):
+        code, body = https(name, "/api/transfers", "-H", "Content-Type: application/json", "--data", data)
+        assert code == "200" and json.loads(body) == {"ok": True, "path": "/api/transfers"}, (name, code, body)
+    # The exclusions are scoped to /api/: the same body elsewhere on the blocking site is refused (942440, SQL
+    # comment), and an injection inside the API's JSON is still caught by the SQLi detection.
+    code = https(BANK, "/login", "-H", "Content-Type: application/json", "--data", data)[0]
+    assert code == "403"
+    tag = "api-sqli-%d" % (time.time() * 1000)
+    evil = json.dumps(dict(TRANSFER, reference="1' OR '1'='1"))
+    code = https(BANK, "/api/transfers", "-H", "Content-Type: application/json", "-H", "X-Test-Id: " + tag,
+                 "--data", evil)[0]  # fmt: skip
+    assert code == "403" and "942100" in rules_of(audit_entry(host, tag))
+
+
+def test_waf_request_body_limit_follows_client_max_body_size_and_the_audit_log_rotates(host):
+    conf = host.file("/etc/nginx/conf.d/ierahkwa.conf").content_string
+    assert conf.count("SecRequestBodyLimit 10485760") == 2 and "client_max_body_size 10m;" in conf
+    rotate = host.file("/etc/logrotate.d/ierahkwa-modsecurity").content_string
+    assert "/var/log/modsecurity/audit.json" in rotate and "copytruncate" in rotate
+    assert host.run("logrotate -d /etc/logrotate.d/ierahkwa-modsecurity").rc == 0
+
+
+def burst_from(container, name, n, headers=()):
+    """n requests from a scenario host to a site of edge1, one after another; the status of each."""
+    sh(container, "cat > /tmp/burst.curl <<'EOF'\n%sEOF" % curl_config(n, "https://%s/" % name, headers=headers))
+    cmd = "curl -sS -k --resolve %s:443:%s -w '%%{http_code}\\n' -K /tmp/burst.curl" % (name, address(EDGE))
+    return sh(container, cmd).stdout.split()
+
+
+def access_log(host, since=None):
+    """The access log's entries after line number since (the last 400 without it)."""
+    cmd = "tail -n %s /var/log/nginx/access.log" % ("400" if since is None else "+%d" % (int(since) + 1))
+    return [json.loads(line) for line in host.check_output(cmd).splitlines() if line.startswith("{")]
+
+
+def log_lines(host):
+    return int(host.check_output("wc -l < /var/log/nginx/access.log"))
+
+
+def test_behind_the_trusted_proxy_the_rate_limit_applies_to_the_forwarded_address(host):
+    proxy = APPS[1]
+    time.sleep(3)
+    first = burst_from(proxy, SITE, 60, ["X-Forwarded-For: 203.0.113.10"])
+    # 10 r/s with a burst of 20 for the forwarded client.
+    assert 15 <= first.count("200") <= 35 and first.count("429") == 60 - first.count("200"), first
+    # Another client behind the same proxy has a budget of its own ...
+    assert burst_from(proxy, SITE, 5, ["X-Forwarded-For: 203.0.113.11"]) == ["200"] * 5
+    # ... and the allow-listed address, forwarded by the trusted proxy, is never limited.
+    assert burst_from(proxy, SITE, 60, ["X-Forwarded-For: %s" % address(ACME)]) == ["200"] * 60
+    seen = {e["remote_addr"] for e in access_log(host) if e["x_forwarded_for"] == "203.0.113.10"}
+    assert seen == {"203.0.113.10"}, seen
+
+
+def test_a_forged_forwarded_header_from_an_untrusted_address_changes_nothing(host):
+    time.sleep(3)
+    since = log_lines(host)
+    # The controller claims to be the allow-listed host: it is limited as itself all the same.
+    codes = statuses(60, headers=["X-Forwarded-For: %s" % address(ACME)])
+    assert 15 <= codes.count("200") <= 35 and codes.count("429") == 60 - codes.count("200"), codes
+    more = statuses(5, headers=["X-Forwarded-For: 203.0.113.99"])
+    assert "429" in more, more
+    seen = {e["remote_addr"] for e in access_log(host, since) if e["x_forwarded_for"] == address(ACME)}
+    assert len(seen) == 1 and address(ACME) not in seen, seen
+
+
+def test_a_cdn_only_site_refuses_every_other_peer_even_with_a_forged_header(host):
+    time.sleep(1)
+    assert burst_from(APPS[1], PARTNER, 3) == ["200"] * 3
+    assert https(PARTNER, "/")[0] == "403"
+    assert https(PARTNER, "/", "-H", "X-Forwarded-For: %s" % address(APPS[1]))[0] == "403"
+    assert burst_from(APPS[0], PARTNER, 1) == ["403"]
+
+
+SLOW_LORIS = r"""
+import socket, ssl, sys, time
+ip, name, count, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+socks, closed = [], {}
+start = time.time()
+for i in range(count):
+    s = ctx.wrap_socket(socket.create_connection((ip, 443), timeout=5), server_hostname=name)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: " + name.encode() + b"\r\n")
+    s.settimeout(0.05)
+    socks.append(s)
+while len(closed) < count and time.time() - start < limit:
+    time.sleep(1)
+    for i, s in enumerate(socks):
+        if i in closed:
+            continue
+        try:
+            s.sendall(b"X-Slow-%d: still-here\r\n" % i)
+            if s.recv(1024) == b"":
+                closed[i] = time.time() - start
+        except (socket.timeout, ssl.SSLWantReadError):
+            pass
+        except OSError:
+            closed[i] = time.time() - start
+print(" ".join("%.1f" % closed.get(i, -1) for i in range(count)))
+"""
+
+
+def test_slow_loris_clients_are_cut_off_by_the_header_timeout_while_normal_requests_succeed(host):
+    # 30 connections that send a header line a second and never finish; the scenario's client_header_timeout is 4 s.
+    time.sleep(2)
+    normal = subprocess.Popen(
+        ["podman", "exec", ACME, "sh", "-c",
+         "for i in $(seq 25); do curl -sk -o /dev/null -w '%%{http_code}\\n' https://%s/; sleep 0.3; done" % SITE],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-c", SLOW_LORIS, address(EDGE), SITE, "30", "15"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    codes = normal.communicate(timeout=60)[0].split()
+    closed = [float(t) for t in r.stdout.split()]
+    assert len(closed) == 30, r.stdout + r.stderr
+    assert all(0 < t <= 4 + 3 for t in closed), closed
+    assert codes == ["200"] * 25, codes
+
+
+def sticky_rows(cookies, repeat):
+    """From the allow-listed host: repeat requests per cookie value; [(status, cookie, backend host)]."""
+    loop = (
+        "for c in %s; do for i in $(seq %d); do curl -sk -o /dev/null -b bank_session=$c "
+        "-w \"%%{http_code} $c %%header{x-served-by}\\n\" https://%s/; done; done" % (" ".join(cookies), repeat, STICKY)
+    )
+    return [tuple(line.split()) for line in sh(ACME, loop).stdout.splitlines()]
+
+
+def test_with_affinity_a_client_keeps_its_backend_and_moves_when_it_dies(host):
+    for app in APPS:
+        sh(app, "systemctl start sample-app")
+    names = {app: sh(app, "hostname").stdout.strip() for app in APPS}
+    time.sleep(1)
+    cookies = ["client-%d" % i for i in range(12)]
+    rows = sticky_rows(cookies, 4)
+    assert [r[0] for r in rows] == ["200"] * 48, rows
+    pinned = {}
+    for _code, cookie, served in rows:
+        pinned.setdefault(cookie, set()).add(served)
+    assert all(len(s) == 1 for s in pinned.values()), pinned
+    assert {next(iter(s)) for s in pinned.values()} == set(names.values()), "both backends get clients: %s" % pinned
+    victim = APPS[0]
+    cookie = next(c for c, s in pinned.items() if s == {names[victim]})
+    # Requests of that client while its backend is killed: none fails, the later ones are served by the other.
+    loop = subprocess.Popen(
+        ["podman", "exec", ACME, "sh", "-c",
+         "for i in $(seq 30); do curl -sk -o /dev/null -b bank_session=%s -w '%%{http_code} %%header{x-served-by}\\n' "
+         "https://%s/; sleep 0.1; done" % (cookie, STICKY)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(1)
+    sh(victim, "systemctl kill --signal=SIGKILL sample-app")
+    out = loop.communicate(timeout=90)[0].split("\n")
+    sh(victim, "systemctl start sample-app")
+    served = [line.split() for line in out if line]
+    assert len(served) == 30 and all(row[0] == "200" for row in served), served
+    assert served[0][1] == names[victim] and served[-1][1] == names[APPS[1]], served
+
+
+def test_affinity_and_real_ip_in_the_written_config(host):
+    conf = host.file("/etc/nginx/conf.d/ierahkwa.conf").content_string
+    block = re.search(r"upstream sticky_app \{(.*?)\}", conf, re.S).group(1)
+    assert "hash $ierahkwa_affinity_sticky_app consistent;" in block and "least_conn" not in block
+    assert "set_real_ip_from %s/32;" % address(APPS[1]) in conf and "real_ip_recursive on;" in conf
+    assert "keepalive_timeout 65s;" in host.file("/etc/nginx/nginx.conf").content_string
 
 
 # -- Renewal --------------------------------------------------------------------------------------------------
