@@ -119,6 +119,7 @@ def test_every_target_is_up(mon):
         ('blackbox-health', HEALTH_NOBODY),
         ('blackbox-tls', TARGET + ':9100'),
         ('nginx', TARGET),
+        ('nginx_log', TARGET),
         ('node', MON),
         ('node', TARGET),
         ('prometheus', MON),
@@ -342,9 +343,11 @@ def wait_two_scrapes(mon, metric):
     time.sleep(11)  # two scrapes at least, so rate() has two samples
 
 
-def test_dashboard_edge_queries_run_with_data(mon):
-    """nginx_exporter (stub_status) and the blackbox probes run here: every panel has data."""
-    wait_two_scrapes(mon, 'nginx_http_requests_total')
+def test_dashboard_edge_queries_run_with_data(mon, target):
+    """nginx_exporter (stub_status), mtail and the blackbox probes run here: every panel has data."""
+    for _ in range(3):
+        fetch(target, 'http://127.0.0.1/')
+    wait_two_scrapes(mon, 'nginx_http_responses_total')
     run_exprs(mon, 'edge.json', [t for t, e in dashboard_exprs('edge.json')])
 
 
@@ -384,9 +387,23 @@ def test_tier_exporters_metric_names(mon):
 
 
 def test_stub_status_on_loopback_only(mon, target):
-    assert 'Active connections' in target.check_output('curl -s http://127.0.0.1:8080/stub_status')
-    assert target.run('curl -s -m 5 http://%s:8080/stub_status' % TARGET).rc != 0
-    assert mon.run('curl -s -m 5 http://%s:8080/stub_status' % TARGET).rc != 0
+    r = fetch(target, 'http://127.0.0.1:8080/stub_status')
+    assert r['status'] == 200 and 'Active connections' in r['body'], r
+    assert fetch(target, 'http://%s:8080/stub_status' % TARGET)['status'] == 0
+    assert fetch(mon, 'http://%s:8080/stub_status' % TARGET)['status'] == 0
+
+
+def test_nginx_responses_by_status_from_the_access_log(mon, target):
+    """mtail counts the JSON access log's statuses: a 404 from the stub_status server is not logged (access_log
+    off), the default server answers 444 to an unknown name; both ways show up as nginx_http_responses_total."""
+    for _ in range(3):
+        fetch(target, 'http://127.0.0.1/')
+    query = 'nginx_http_responses_total{job="nginx_log", status="444"}'
+    result = wait_for(
+        '444 responses counted', lambda: api(mon, '/api/v1/query?query=' + urllib.parse.quote(query))['result'], 60
+    )[0]
+    assert result[0]['metric']['instance'] == TARGET
+    assert float(result[0]['value'][1]) >= 3
 
 
 def test_redis_exporter_password_in_a_private_file_only(target):
