@@ -345,7 +345,7 @@ def wait_two_scrapes(mon, metric):
 
 def test_dashboard_edge_queries_run_with_data(mon, target):
     """nginx_exporter (stub_status), mtail and the blackbox probes run here: every panel has data."""
-    for _ in range(3):
+    for attempt in range(3):  # noqa: B007
         fetch(target, 'http://127.0.0.1/')
     wait_two_scrapes(mon, 'nginx_http_responses_total')
     run_exprs(mon, 'edge.json', [t for t, e in dashboard_exprs('edge.json')])
@@ -353,7 +353,7 @@ def test_dashboard_edge_queries_run_with_data(mon, target):
 
 def test_dashboard_apps_queries_run_with_data(mon, target):
     """The sample app and redis_exporter run here: every panel has data (a few requests first, for the rates)."""
-    for _ in range(5):
+    for attempt in range(5):  # noqa: B007
         target.run('curl -s -o /dev/null http://127.0.0.1:3000/health')
     wait_two_scrapes(mon, 'redis_up')
     run_exprs(mon, 'apps.json', [t for t, e in dashboard_exprs('apps.json')])
@@ -396,7 +396,7 @@ def test_stub_status_on_loopback_only(mon, target):
 def test_nginx_responses_by_status_from_the_access_log(mon, target):
     """mtail counts the JSON access log's statuses: a 404 from the stub_status server is not logged (access_log
     off), the default server answers 444 to an unknown name; both ways show up as nginx_http_responses_total."""
-    for _ in range(3):
+    for attempt in range(3):  # noqa: B007
         fetch(target, 'http://127.0.0.1/')
     query = 'nginx_http_responses_total{job="nginx_log", status="444"}'
     result = wait_for(
