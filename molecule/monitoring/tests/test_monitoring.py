@@ -18,7 +18,13 @@ import molecule_helpers  # noqa: E402
 MON = 'ierahkwa-mol-mon-mon'
 TARGET = 'ierahkwa-mol-mon-target'
 PASSWORD = 'mol-Scrape-Secret-4711'
-SECRETS = [PASSWORD, 'mol-Redis-Default-Secret-4711', 'mol-Grafana-Admin-4711']
+SECRETS = [
+    PASSWORD,
+    'mol-Redis-Default-Secret-4711',
+    'mol-Grafana-Admin-4711',
+    'mol-Pg-Monitor-Secret-4711',
+    'mol-Pgb-Stats-Secret-4711',
+]
 HOOK_LOG = '/root/webhook.jsonl'
 TEXTFILES = '/var/lib/prometheus/node-exporter'
 TIMINGS = {}
@@ -122,6 +128,8 @@ def test_every_target_is_up(mon):
         ('nginx_log', TARGET),
         ('node', MON),
         ('node', TARGET),
+        ('pgbouncer', TARGET),
+        ('postgres', TARGET),
         ('prometheus', MON),
         ('redis', TARGET),
     ]
@@ -359,9 +367,32 @@ def test_dashboard_apps_queries_run_with_data(mon, target):
     run_exprs(mon, 'apps.json', [t for t, e in dashboard_exprs('apps.json')])
 
 
-def test_dashboard_postgresql_queries_run(mon):
-    """No PostgreSQL nor pgBouncer in this scenario: the expressions must run without error (no data expected)."""
-    run_exprs(mon, 'postgresql.json', [])
+def test_dashboard_postgresql_queries_run_with_data(mon):
+    """postgres_exporter and pgbouncer_exporter run here (a primary: replication lag 0): every panel has data."""
+    wait_two_scrapes(mon, 'pgbouncer_requests_total')
+    run_exprs(mon, 'postgresql.json', [t for t, e in dashboard_exprs('postgresql.json')])
+
+
+def test_db_exporters_metric_names_and_secrets(mon, target):
+    """The names the rules read (pg_replication_lag from the role's queries, pgbouncer_waiting_clients), and the
+    DSN and the stats password in 0600 files of the exporter users, not on a command line."""
+    for metric in ['pg_up', 'pg_replication_lag', 'pg_replication_is_replica', 'pgbouncer_waiting_clients']:
+        result = api(mon, '/api/v1/query?query=' + metric)['result']
+        assert result and result[0]['metric']['instance'] == TARGET, metric
+    assert api(mon, '/api/v1/query?query=pg_up')['result'][0]['value'][1] == '1'
+    assert api(mon, '/api/v1/query?query=pg_replication_is_replica')['result'][0]['value'][1] == '0'
+    for path, user in [
+        ('/etc/default/prometheus-postgres-exporter', 'prometheus'),
+        ('/etc/prometheus-pgbouncer-exporter.env', 'postgres'),
+    ]:
+        f = target.file(path)
+        assert (f.user, f.mode) == (user, 0o600), path
+    for unit, secret in [
+        ('prometheus-postgres-exporter', 'mol-Pg-Monitor-Secret-4711'),
+        ('prometheus-pgbouncer-exporter', 'mol-Pgb-Stats-Secret-4711'),
+    ]:
+        cmdline = target.check_output('cat /proc/$(systemctl show -p MainPID --value %s)/cmdline', unit)
+        assert secret not in cmdline, unit
 
 
 def test_tier_exporters_metric_names(mon):
