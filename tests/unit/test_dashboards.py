@@ -30,7 +30,13 @@ def exprs(dashboard):
 
 
 def test_there_are_dashboards():
-    assert {os.path.basename(p) for p in DASHBOARDS} >= {'hosts.json', 'backups.json'}
+    assert {os.path.basename(p) for p in DASHBOARDS} >= {
+        'hosts.json',
+        'backups.json',
+        'edge.json',
+        'apps.json',
+        'postgresql.json',
+    }
 
 
 @pytest.mark.parametrize('path', DASHBOARDS, ids=os.path.basename)

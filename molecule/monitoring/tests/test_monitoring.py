@@ -10,6 +10,7 @@ import urllib.parse
 
 import pytest
 import testinfra
+import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'shared'))
 import molecule_helpers  # noqa: E402
@@ -17,6 +18,13 @@ import molecule_helpers  # noqa: E402
 MON = 'ierahkwa-mol-mon-mon'
 TARGET = 'ierahkwa-mol-mon-target'
 PASSWORD = 'mol-Scrape-Secret-4711'
+SECRETS = [
+    PASSWORD,
+    'mol-Redis-Default-Secret-4711',
+    'mol-Grafana-Admin-4711',
+    'mol-Pg-Monitor-Secret-4711',
+    'mol-Pgb-Stats-Secret-4711',
+]
 HOOK_LOG = '/root/webhook.jsonl'
 TEXTFILES = '/var/lib/prometheus/node-exporter'
 TIMINGS = {}
@@ -116,9 +124,14 @@ def test_every_target_is_up(mon):
         ('blackbox-health', HEALTH_APP),
         ('blackbox-health', HEALTH_NOBODY),
         ('blackbox-tls', TARGET + ':9100'),
+        ('nginx', TARGET),
+        ('nginx_log', TARGET),
         ('node', MON),
         ('node', TARGET),
+        ('pgbouncer', TARGET),
+        ('postgres', TARGET),
         ('prometheus', MON),
+        ('redis', TARGET),
     ]
     node = [t for t in targets if t['labels']['job'] == 'node'][0]
     assert node['scrapeUrl'].startswith('https://')
@@ -295,6 +308,12 @@ def run_exprs(mon, name, need_data):
             assert body['data']['result'], 'no data for %s / %s: %s' % (name, title, q)
 
 
+def test_every_shipped_dashboard_is_run_here():
+    """A new dashboard cannot skip the check below: each file of dashboards/ has its test in this module."""
+    shipped = sorted(n for n in os.listdir(DASHBOARDS) if n.endswith('.json'))
+    assert shipped == ['apps.json', 'backups.json', 'edge.json', 'hosts.json', 'postgresql.json']
+
+
 def test_dashboard_hosts_queries_run_with_data(mon):
     titles = [t for t, e in dashboard_exprs('hosts.json') if t != 'Firing alerts' and e]
     run_exprs(mon, 'hosts.json', titles)
@@ -327,8 +346,122 @@ def test_dashboard_backups_queries_run_with_data(mon, target):
         target.run('rm -f ' + ' '.join('%s/%s' % (TEXTFILES, n) for n in files))
 
 
+def wait_two_scrapes(mon, metric):
+    wait_for(metric + ' in Prometheus', lambda: api(mon, '/api/v1/query?query=' + metric)['result'], 60)
+    time.sleep(11)  # two scrapes at least, so rate() has two samples
+
+
+def test_dashboard_edge_queries_run_with_data(mon, target):
+    """nginx_exporter (stub_status), mtail and the blackbox probes run here: every panel has data."""
+    for attempt in range(3):  # noqa: B007
+        fetch(target, 'http://127.0.0.1/')
+    wait_two_scrapes(mon, 'nginx_http_responses_total')
+    run_exprs(mon, 'edge.json', [t for t, e in dashboard_exprs('edge.json')])
+
+
+def test_dashboard_apps_queries_run_with_data(mon, target):
+    """The sample app and redis_exporter run here: every panel has data (a few requests first, for the rates)."""
+    for attempt in range(5):  # noqa: B007
+        target.run('curl -s -o /dev/null http://127.0.0.1:3000/health')
+    wait_two_scrapes(mon, 'redis_up')
+    run_exprs(mon, 'apps.json', [t for t, e in dashboard_exprs('apps.json')])
+
+
+def test_dashboard_postgresql_queries_run_with_data(mon):
+    """postgres_exporter and pgbouncer_exporter run here (a primary: replication lag 0): every panel has data."""
+    wait_two_scrapes(mon, 'pgbouncer_requests_total')
+    run_exprs(mon, 'postgresql.json', [t for t, e in dashboard_exprs('postgresql.json')])
+
+
+def test_db_exporters_metric_names_and_secrets(mon, target):
+    """The names the rules read (pg_replication_lag from the role's queries, pgbouncer_waiting_clients), and the
+    DSN and the stats password in 0600 files of the exporter users, not on a command line."""
+    for metric in ['pg_up', 'pg_replication_lag', 'pg_replication_is_replica', 'pgbouncer_waiting_clients']:
+        result = api(mon, '/api/v1/query?query=' + metric)['result']
+        assert result and result[0]['metric']['instance'] == TARGET, metric
+    assert api(mon, '/api/v1/query?query=pg_up')['result'][0]['value'][1] == '1'
+    assert api(mon, '/api/v1/query?query=pg_replication_is_replica')['result'][0]['value'][1] == '0'
+    for path, user in [
+        ('/etc/default/prometheus-postgres-exporter', 'prometheus'),
+        ('/etc/prometheus-pgbouncer-exporter.env', 'postgres'),
+    ]:
+        f = target.file(path)
+        assert (f.user, f.mode) == (user, 0o600), path
+    for unit, secret in [
+        ('prometheus-postgres-exporter', 'mol-Pg-Monitor-Secret-4711'),
+        ('prometheus-pgbouncer-exporter', 'mol-Pgb-Stats-Secret-4711'),
+    ]:
+        cmdline = target.check_output('cat /proc/$(systemctl show -p MainPID --value %s)/cmdline', unit)
+        assert secret not in cmdline, unit
+
+
+def test_tier_exporters_metric_names(mon):
+    """The names the dashboards and rules rely on, as these Debian versions export them."""
+    for metric in [
+        'nginx_up',
+        'nginx_http_requests_total',
+        'nginx_connections_active',
+        'nginx_connections_accepted',
+        'nginx_connections_handled',
+        'redis_up',
+        'redis_memory_used_bytes',
+        'redis_memory_max_bytes',
+        'redis_commands_processed_total',
+        'redis_connected_clients',
+        'redis_evicted_keys_total',
+    ]:
+        result = api(mon, '/api/v1/query?query=' + metric)['result']
+        assert result, metric
+        assert result[0]['metric']['instance'] == TARGET, (metric, result[0]['metric'])
+    assert api(mon, '/api/v1/query?query=redis_up')['result'][0]['value'][1] == '1'
+    assert api(mon, '/api/v1/query?query=nginx_up')['result'][0]['value'][1] == '1'
+
+
+def test_stub_status_on_loopback_only(mon, target):
+    r = fetch(target, 'http://127.0.0.1:8080/stub_status')
+    assert r['status'] == 200 and 'Active connections' in r['body'], r
+    assert fetch(target, 'http://%s:8080/stub_status' % TARGET)['status'] == 0
+    assert fetch(mon, 'http://%s:8080/stub_status' % TARGET)['status'] == 0
+
+
+def test_nginx_responses_by_status_from_the_access_log(mon, target):
+    """mtail counts the JSON access log's statuses: a 404 from the stub_status server is not logged (access_log
+    off), the default server answers 444 to an unknown name; both ways show up as nginx_http_responses_total."""
+    for attempt in range(3):  # noqa: B007
+        fetch(target, 'http://127.0.0.1/')
+    query = 'nginx_http_responses_total{job="nginx_log", status="444"}'
+    result = wait_for(
+        '444 responses counted', lambda: api(mon, '/api/v1/query?query=' + urllib.parse.quote(query))['result'], 60
+    )[0]
+    assert result[0]['metric']['instance'] == TARGET
+    assert float(result[0]['value'][1]) >= 3
+
+
+def test_redis_exporter_password_in_a_private_file_only(target):
+    f = target.file('/etc/default/prometheus-redis-exporter')
+    assert (f.user, f.mode) == ('prometheus', 0o600)
+    assert 'REDIS_PASSWORD=' in target.check_output('cat /etc/default/prometheus-redis-exporter')
+    cmdline = target.check_output('cat /proc/$(systemctl show -p MainPID --value prometheus-redis-exporter)/cmdline')
+    assert 'mol-Redis-Default-Secret-4711' not in cmdline
+
+
+def test_grafana_provisioning_rendered(mon):
+    """grafana_install is false here (Grafana's repository is not reachable): the provisioning files only."""
+    ds = yaml.safe_load(mon.check_output('cat /etc/grafana/provisioning/datasources/ierahkwa.yml'))
+    assert ds['datasources'][0]['type'] == 'prometheus'
+    assert ds['datasources'][0]['url'] == 'http://127.0.0.1:9090'
+    assert ds['datasources'][0]['jsonData']['timeInterval'] == '5s'
+    prov = yaml.safe_load(mon.check_output('cat /etc/grafana/provisioning/dashboards/ierahkwa.yml'))
+    path = prov['providers'][0]['options']['path']
+    for name in os.listdir(DASHBOARDS):
+        if name.endswith('.json'):
+            with open(os.path.join(DASHBOARDS, name)) as f:
+                assert json.loads(mon.check_output('cat %s/%s', path, name)) == json.load(f), name
+
+
 def test_no_password_in_the_scenario_log():
     with open(os.path.join(molecule_helpers.EPH, 'ansible.log')) as f:
         log = f.read()
     assert len(log) > 10000, 'the Molecule log is missing or short'
-    assert PASSWORD not in log
+    for secret in SECRETS:
+        assert secret not in log
