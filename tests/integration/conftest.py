@@ -52,3 +52,6 @@ def standin(certs):
     backend = standin_backend('standin-http')
     yield backend
     backend.standin.stop()
+
+
+from lab_fixtures import converged, lab  # noqa: E402,F401  (the lab end-to-end tests' session fixtures)

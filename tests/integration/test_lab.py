@@ -9,98 +9,19 @@ import re
 import subprocess
 
 import pytest
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-HOSTS = ["app1", "app2", "db1", "db2", "edge1", "fresh1", "mon1"]
-NET = "10.89.61"
-ADDRESSES = {"edge1": 11, "app1": 21, "app2": 22, "db1": 31, "db2": 32, "mon1": 41, "fresh1": 51}
-ENV = dict(os.environ, IERAHKWA_LAB_PREFIX="t-", IERAHKWA_LAB_NET="61", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
-KEY = os.path.join(ROOT, ".cache", "lab", "id_ed25519")
-KNOWN_HOSTS = os.path.join(ROOT, ".cache", "lab", "known_hosts61")
-ROOT_PASSWORD_FILE = os.path.join(ROOT, ".cache", "lab", "root-password")
-RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-LOGDIR = os.path.join(ROOT, "tests", "output", "lab")
-
-
-def playbook(name, *args, log):
-    os.makedirs(LOGDIR, exist_ok=True)
-    r = subprocess.run(
-        ["ansible-playbook", "-i", "inventories/lab", *args, name],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    with open(os.path.join(LOGDIR, log + ".log"), "w") as f:
-        f.write(r.stdout + r.stderr)
-    return r
-
-
-def problems(r):
-    """What went wrong in a playbook run, for an assertion message: each fatal/unreachable line with the
-    lines after it, then the recap (a failed CI run shows only the end of its output)."""
-    lines = (r.stdout + r.stderr).splitlines()
-    out = []
-    for i, line in enumerate(lines):
-        if line.startswith(("fatal:", "failed:", "ERROR!")) or "UNREACHABLE!" in line:
-            out.extend(lines[i : i + 6])
-    tail = (r.stdout.split("PLAY RECAP")[-1] if "PLAY RECAP" in r.stdout else r.stdout[-1500:]).strip()
-    return "\n".join(out)[-4000:] + "\nRECAP " + tail
-
-
-def recap(output):
-    return {
-        m[0]: {"ok": int(m[1]), "changed": int(m[2]), "unreachable": int(m[3]), "failed": int(m[4])}
-        for m in RECAP.findall(output)
-    }
-
-
-@pytest.fixture(scope="module")
-def lab():
-    # start from bare hosts even if an interrupted run left this lab behind
-    playbook("lab/lab.yml", "-e", "lab_state=absent", log="lab-clean")
-    r = playbook("lab/lab.yml", log="lab-up")
-    assert r.returncode == 0, problems(r)
-    yield
-    playbook("lab/lab.yml", "-e", "lab_state=absent", log="lab-down")
-
-
-def ssh_password(user, host, password, *cmd):
-    return subprocess.run(
-        [
-            "sshpass",
-            "-p",
-            password,
-            "ssh",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "ConnectTimeout=5",
-            "-o",
-            "LogLevel=ERROR",
-            "-o",
-            "PreferredAuthentications=password,keyboard-interactive",
-            "-o",
-            "PubkeyAuthentication=no",
-            "-o",
-            "NumberOfPasswordPrompts=1",
-            "%s@%s.%d" % (user, NET, ADDRESSES[host]),
-            *cmd,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-
-
-def root_password():
-    with open(ROOT_PASSWORD_FILE) as f:
-        return f.read().strip()
+from labkit import (
+    ADDRESSES,
+    HOSTS,
+    KEY,
+    KNOWN_HOSTS,
+    NET,
+    playbook,
+    problems,
+    recap,
+    root_password,
+    ssh,
+    ssh_password,
+)
 
 
 def test_fresh_host_starts_with_root_password_login(lab):
@@ -124,17 +45,6 @@ def test_wrong_admin_key_stops_before_root_login_is_disabled(lab, tmp_path):
     # the host is reachable as before: root by password
     r = ssh_password("root", "fresh1", root_password(), "true")
     assert r.returncode == 0, r.stderr
-
-
-@pytest.fixture(scope="module")
-def converged(lab):
-    r = playbook("playbooks/site.yml", log="site-1")
-    assert r.returncode == 0, problems(r)
-    stats = recap(r.stdout)
-    assert sorted(stats) == HOSTS
-    assert all(s["failed"] == 0 and s["unreachable"] == 0 for s in stats.values())
-    assert all(s["changed"] > 0 for s in stats.values()), "a fresh lab host must be changed by the first run"
-    return r
 
 
 def test_second_run_reports_no_change(converged):
@@ -205,27 +115,6 @@ def test_bad_input_fails_in_preflight_before_any_host_changes(converged, tmp_pat
     stats = recap(out)
     assert stats and all(s["changed"] == 0 for s in stats.values())
     assert stats[host]["failed"] == 1
-
-
-def ssh(user, host, *cmd, key=None, known_hosts=None, extra=()):
-    """Real ssh from the controller; with known_hosts, the host key must match that file."""
-    check = (
-        ["StrictHostKeyChecking=yes", "UserKnownHostsFile=" + known_hosts]
-        if known_hosts
-        else ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null"]
-    )
-    opts = []
-    for option in [*check, "BatchMode=yes", "ConnectTimeout=5", "LogLevel=ERROR"]:
-        opts += ["-o", option]
-    if key:
-        opts += ["-i", key]
-    return subprocess.run(
-        ["ssh", *opts, *extra, "%s@%s.%d" % (user, NET, ADDRESSES[host]), *cmd],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("host", HOSTS)
