@@ -76,7 +76,7 @@ def ssh(user, host, *cmd, key=None, known_hosts=None, extra=()):
         else ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null"]
     )
     opts = []
-    for option in [*check, "BatchMode=yes", "ConnectTimeout=5", "LogLevel=ERROR"]:
+    for option in [*check, "BatchMode=yes", "ConnectTimeout=30", "LogLevel=ERROR"]:
         opts += ["-o", option]
     if key:
         opts += ["-i", key]
@@ -84,7 +84,8 @@ def ssh(user, host, *cmd, key=None, known_hosts=None, extra=()):
         ["ssh", *opts, *extra, "%s@%s.%d" % (user, NET, ADDRESSES[host]), *cmd],
         capture_output=True,
         text=True,
-        timeout=30,
+        # generous: in CI the lab shares two cores with a Molecule lane (a login once took over 5 s)
+        timeout=120,
         check=False,
     )
 
