@@ -137,7 +137,7 @@ def podman(*args):
 
 
 def app_pids(host):
-    r = on(host, "pgrep", "-u", "pm2", "-f", "current/server.js")
+    r = on(host, "pgrep", "-f", "'node .*current/server.js'")
     return sorted(r.stdout.split())
 
 
