@@ -20,6 +20,7 @@ import sys
 
 import pytest
 import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 LOGS = os.path.join(ROOT, 'tests', 'fixtures', 'logs')
@@ -40,8 +41,13 @@ SECRETS = {
 INVENTORY = {
     'all': {
         'children': {
-            'logging': {'hosts': {'log1': {'ansible_host': '10.0.3.11'}, 'log2': {'ansible_host': '10.0.3.12'},
-                                  'log3': {'ansible_host': '10.0.3.13'}}},
+            'logging': {
+                'hosts': {
+                    'log1': {'ansible_host': '10.0.3.11'},
+                    'log2': {'ansible_host': '10.0.3.12'},
+                    'log3': {'ansible_host': '10.0.3.13'},
+                }
+            },
             'edge': {'hosts': {'edge1': {'ansible_host': '10.0.1.11'}}},
             'db': {'hosts': {'db1': {'ansible_host': '10.0.2.11'}}},
         },
@@ -72,6 +78,10 @@ PLAY = """
       ansible.builtin.include_role:
         name: ierahkwa.platform.filebeat
 """
+
+
+# The first play's Elasticsearch part only.
+ES_PLAY = PLAY.split('    - name: Logstash', maxsplit=1)[0]
 
 
 def extra_vars(out):
@@ -164,12 +174,12 @@ SPEC_BAD = [
 
 
 def spec_errors(role, params):
-    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-
     with open(os.path.join(ROOT, 'roles', role, 'meta', 'argument_specs.yml')) as f:
         options = yaml.safe_load(f)['argument_specs']['main']['options']
-    spec = {k: {n: v for n, v in o.items() if n in ('type', 'elements', 'choices', 'no_log', 'required')}
-            for k, o in options.items()}
+    spec = {
+        k: {n: v for n, v in o.items() if n in ('type', 'elements', 'choices', 'no_log', 'required')}
+        for k, o in options.items()
+    }
     with open(os.path.join(ROOT, 'roles', role, 'defaults', 'main.yml')) as f:
         values = yaml.safe_load(f)
     values.update(params)
@@ -182,7 +192,7 @@ class ValidatorErrors(list):
 
 @pytest.mark.parametrize('role', ['elastic_common', 'elasticsearch', 'logstash', 'kibana', 'filebeat'])
 def test_defaults_and_sample_values_pass_the_specs(role):
-    ev = {k: v for k, v in extra_vars('/tmp/x').items() if k.startswith(role + '_')}
+    ev = {k: v for k, v in extra_vars('out').items() if k.startswith(role + '_')}
     assert spec_errors(role, ev) == []
 
 
@@ -196,19 +206,33 @@ def test_wrong_types_fail_the_specs(role, bad, named):
 PREFLIGHT_BAD = {
     'heap_too_big': ({'elasticsearch_heap_mb': 40000}, 'elasticsearch_heap_mb'),
     'short_password': ({'elasticsearch_elastic_password': 'short'}, 'elasticsearch_elastic_password'),
-    'retention': ({'elasticsearch_ilm_policies': [{'name': 'x', 'max_age': '1d', 'max_primary_shard_size': '1gb',
-                                                   'delete_after': 'forever'}]}, 'elasticsearch_ilm_policies'),
-    'unknown_policy': ({'elasticsearch_data_streams': [{'dataset': 'nginx', 'policy': 'nope'}]},
-                       'elasticsearch_data_streams'),
-    'rsa_key': ({'logstash_tls_key': '-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n'},
-                'logstash_tls_key'),
+    'retention': (
+        {
+            'elasticsearch_ilm_policies': [
+                {'name': 'x', 'max_age': '1d', 'max_primary_shard_size': '1gb', 'delete_after': 'forever'}
+            ]
+        },
+        'elasticsearch_ilm_policies',
+    ),
+    'unknown_policy': (
+        {'elasticsearch_data_streams': [{'dataset': 'nginx', 'policy': 'nope'}]},
+        'elasticsearch_data_streams',
+    ),
+    'rsa_key': (
+        {'logstash_tls_key': '-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n'},
+        'logstash_tls_key',
+    ),
     'http_es': ({'logstash_elasticsearch_hosts': ['http://log1:9200']}, 'logstash_elasticsearch_hosts'),
     'kibana_url': ({'kibana_public_base_url': 'http://logs.example.org/'}, 'kibana_public_base_url'),
     'kibana_key': ({'kibana_encryption_key': 'too-short'}, 'kibana_encryption_key'),
-    'filebeat_source': ({'filebeat_log_files': [{'source': 'syslog', 'paths': ['/var/log/syslog']}]},
-                        'filebeat_log_files'),
-    'deb_dir': ({'elastic_common_install_source': 'deb_dir', 'elastic_common_deb_dir': '/nonexistent/debs'},
-                'elastic_common_deb_dir'),
+    'filebeat_source': (
+        {'filebeat_log_files': [{'source': 'syslog', 'paths': ['/var/log/syslog']}]},
+        'filebeat_log_files',
+    ),
+    'deb_dir': (
+        {'elastic_common_install_source': 'deb_dir', 'elastic_common_deb_dir': '/nonexistent/debs'},
+        'elastic_common_deb_dir',
+    ),
     'not_a_node': ({'elasticsearch_group': 'db'}, 'elasticsearch_group'),
 }
 
@@ -281,28 +305,41 @@ def test_elasticsearch_yml_is_a_secured_three_node_cluster(rendered):
 
 
 def test_single_node_without_a_cluster(tmp_path):
-    inv = {'all': {'children': {'logging': {'hosts': {'solo': {'ansible_host': '10.0.3.21'}}}},
-                   'vars': INVENTORY['all']['vars']}}
-    play = PLAY.split('    - name: Logstash')[0]
+    inv = {
+        'all': {
+            'children': {'logging': {'hosts': {'solo': {'ansible_host': '10.0.3.21'}}}},
+            'vars': INVENTORY['all']['vars'],
+        }
+    }
+    play = ES_PLAY
     r = run_play(tmp_path, extra_vars(tmp_path / 'out'), play=play, inventory=inv)
     assert r.returncode == 0, r.stdout[-3000:]
     conf = yaml.safe_load(read(tmp_path / 'out' / 'solo' / 'es' / 'elasticsearch.yml'))
     assert conf['discovery.type'] == 'single-node'
     assert 'cluster.initial_master_nodes' not in conf
     objects = api_files(tmp_path / 'out' / 'solo' / 'es' / 'ierahkwa-api')
-    replicas = {o['body']['template']['settings']['index.number_of_replicas'] for o in objects if o['kind'] == 'template'}
+    replicas = {
+        o['body']['template']['settings']['index.number_of_replicas'] for o in objects if o['kind'] == 'template'
+    }
     assert replicas == {0}
 
 
 def test_heap_is_half_the_memory_capped_or_the_override(tmp_path):
-    cases = {'m16000': (16000, 0, 8000), 'm128000': (128000, 0, 31744), 'm300': (300, 0, 256),
-             'm4096': (4096, 0, 2048), 'override': (16000, 4096, 4096)}
-    hosts = {h: {'ansible_memtotal_mb': m, 'elasticsearch_heap_mb': o, 'ansible_host': '127.0.0.1'}
-             for h, (m, o, _) in cases.items()}
+    cases = {
+        'm16000': (16000, 0, 8000),
+        'm128000': (128000, 0, 31744),
+        'm300': (300, 0, 256),
+        'm4096': (4096, 0, 2048),
+        'override': (16000, 4096, 4096),
+    }
+    hosts = {
+        h: {'ansible_memtotal_mb': m, 'elasticsearch_heap_mb': o, 'ansible_host': '127.0.0.1'}
+        for h, (m, o, _) in cases.items()
+    }
     inv = {'all': {'children': {'logging': {'hosts': hosts}}, 'vars': dict(INVENTORY['all']['vars'])}}
     ev = extra_vars(tmp_path / 'out')
     del ev['ansible_memtotal_mb']
-    r = run_play(tmp_path, ev, play=PLAY.split('    - name: Logstash')[0], inventory=inv)
+    r = run_play(tmp_path, ev, play=ES_PLAY, inventory=inv)
     assert r.returncode == 0, r.stdout[-3000:]
     for host, (_, _, heap) in cases.items():
         options = read(tmp_path / 'out' / host / 'es' / 'jvm.options.d' / 'ierahkwa-heap.options')
@@ -317,8 +354,13 @@ def api_files(directory):
         if name.startswith('ilm-policy-'):
             out.append({'kind': 'ilm', 'path': '_ilm/policy/' + name[len('ilm-policy-') : -5], 'body': body})
         else:
-            out.append({'kind': 'template', 'path': '_index_template/ierahkwa-' + name[len('index-template-') : -5],
-                        'body': body})
+            out.append(
+                {
+                    'kind': 'template',
+                    'path': '_index_template/ierahkwa-' + name[len('index-template-') : -5],
+                    'body': body,
+                }
+            )
     return out
 
 
@@ -329,22 +371,44 @@ def api_objects(rendered):
 
 # What Elasticsearch's ILM documentation allows: the phases and the actions of each.
 ILM_ACTIONS = {
-    'hot': {'set_priority', 'unfollow', 'rollover', 'readonly', 'downsample', 'shrink', 'forcemerge', 'searchable_snapshot'},
+    'hot': {
+        'set_priority',
+        'unfollow',
+        'rollover',
+        'readonly',
+        'downsample',
+        'shrink',
+        'forcemerge',
+        'searchable_snapshot',
+    },
     'warm': {'set_priority', 'unfollow', 'readonly', 'downsample', 'allocate', 'migrate', 'shrink', 'forcemerge'},
     'cold': {'set_priority', 'unfollow', 'readonly', 'downsample', 'searchable_snapshot', 'allocate', 'migrate'},
     'frozen': {'unfollow', 'searchable_snapshot'},
     'delete': {'wait_for_snapshot', 'delete'},
 }
-ROLLOVER_CONDITIONS = {'max_age', 'max_docs', 'max_size', 'max_primary_shard_size', 'max_primary_shard_docs',
-                       'min_age', 'min_docs', 'min_size', 'min_primary_shard_size', 'min_primary_shard_docs'}
+ROLLOVER_CONDITIONS = {
+    'max_age',
+    'max_docs',
+    'max_size',
+    'max_primary_shard_size',
+    'max_primary_shard_docs',
+    'min_age',
+    'min_docs',
+    'min_size',
+    'min_primary_shard_size',
+    'min_primary_shard_docs',
+}
 TIME = re.compile(r'^[0-9]+(d|h|m|s|ms|micros|nanos)$')
 SIZE = re.compile(r'^[0-9]+(b|kb|mb|gb|tb|pb)$')
 
 
 def test_ilm_policies_have_the_documented_shape(api_objects):
     policies = [o for o in api_objects if o['kind'] == 'ilm']
-    assert sorted(o['path'] for o in policies) == ['_ilm/policy/ierahkwa-deadletter', '_ilm/policy/ierahkwa-logs',
-                                                    '_ilm/policy/ierahkwa-slow']
+    assert sorted(o['path'] for o in policies) == [
+        '_ilm/policy/ierahkwa-deadletter',
+        '_ilm/policy/ierahkwa-logs',
+        '_ilm/policy/ierahkwa-slow',
+    ]
     days = {}
     for o in policies:
         assert set(o['body']) == {'policy'}
@@ -364,16 +428,28 @@ def test_ilm_policies_have_the_documented_shape(api_objects):
     assert days == {'ierahkwa-logs': '30d', 'ierahkwa-slow': '90d', 'ierahkwa-deadletter': '14d'}
 
 
-FIELD_TYPES = {'date', 'keyword', 'match_only_text', 'text', 'float', 'boolean', 'ip', 'short', 'long', 'integer',
-               'byte', 'flattened', 'object'}
+FIELD_TYPES = {
+    'date',
+    'keyword',
+    'match_only_text',
+    'text',
+    'float',
+    'boolean',
+    'ip',
+    'short',
+    'long',
+    'integer',
+    'byte',
+    'flattened',
+    'object',
+}
 
 
 def walk_mapping(props, prefix=''):
     for name, spec in props.items():
         if 'properties' in spec:
             assert set(spec) <= {'properties', 'type', 'dynamic'}
-            for item in walk_mapping(spec['properties'], prefix + name + '.'):
-                yield item
+            yield from walk_mapping(spec['properties'], prefix + name + '.')
         else:
             assert spec['type'] in FIELD_TYPES, name
             yield prefix + name, spec['type']
@@ -388,8 +464,18 @@ def test_index_templates_have_the_documented_shape(api_objects):
     assert sorted(tpls) == sorted(SOURCES + ['slow', 'deadletter'])
     policies = {o['path'].rsplit('/', 1)[1] for o in api_objects if o['kind'] == 'ilm'}
     for dataset, body in tpls.items():
-        assert set(body) <= {'index_patterns', 'template', 'composed_of', 'priority', 'version', '_meta', 'data_stream',
-                             'allow_auto_create', 'ignore_missing_component_templates', 'deprecated'}
+        assert set(body) <= {
+            'index_patterns',
+            'template',
+            'composed_of',
+            'priority',
+            'version',
+            '_meta',
+            'data_stream',
+            'allow_auto_create',
+            'ignore_missing_component_templates',
+            'deprecated',
+        }
         # Data streams are named <type>-<dataset>-<namespace>; above the built-in logs-*-* template (priority 100).
         assert body['index_patterns'] == ['logs-%s-ierahkwa*' % dataset]
         assert body['data_stream'] == {}
@@ -604,7 +690,7 @@ def test_journald_fields_filebeat_translates_are_in_the_journal(rendered):
     conf = read(rendered / 'log1' / 'ls' / 'conf.d' / 'journald.conf')
     with open(os.path.join(ROOT, 'roles', 'logstash', 'vars', 'main.yml')) as f:
         table = yaml.safe_load(f)['_logstash_journald_fields']
-    for journal_field, event_field in table.items():
+    for event_field in table.values():
         if event_field not in ('message', '[host][hostname]'):
             assert '"%s" => "[journald][' % event_field in conf
     for entry in lines('journald-pgbouncer.json'):

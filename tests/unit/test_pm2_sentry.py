@@ -53,7 +53,9 @@ def env_files(tmp, dsn):
     out = {}
     for app in APPS:
         text = (tmp / (app['name'] + '.env')).read_text()
-        out[app['name']] = {k: json.loads(v) for k, v in (ln.split('=', 1) for ln in text.splitlines() if ln[:1] != '#')}
+        out[app['name']] = {
+            k: json.loads(v) for k, v in (ln.split('=', 1) for ln in text.splitlines() if ln[:1] != '#')
+        }
     return out
 
 
