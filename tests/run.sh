@@ -109,7 +109,7 @@ stage_molecule() {
 }
 
 stage_lab-e2e() {
-  python -m pytest -p no:cacheprovider -v tests/integration/test_lab.py
+  python -m pytest -p no:cacheprovider -v tests/integration/test_lab.py tests/integration/test_lab_audit.py
 }
 
 declare -A RESULT DURATION

@@ -31,18 +31,18 @@ ITEMS = {
         'Check the host and the SSH access of the admin user (ansible -m ping); until then nothing is known.',
     ),
     'supervision': (
-        '1.1-1.4',
+        '1.2-1.4, 1.7',
         'Every service supervised with auto-restart and a memory cap',
         'Deploy the apps with ierahkwa.platform.pm2 (autorestart, max_memory_restart) or ierahkwa.platform.service '
         '(Restart=always, MemoryMax); start them with playbooks/start-production.yml.',
     ),
     'health': (
-        '4.1',
+        '1.6, 4.1',
         'Health endpoints answering',
         'Check the app (journalctl -u <unit>, pm2 logs); the health role restarts it after consecutive failures.',
     ),
     'tls_expiry': (
-        '5.2/5.3',
+        '5.2, 5.3',
         'TLS certificates valid for more than the minimum days',
         'Renew: certbot renew (certbot.timer), or replace the commercial certificate; then reload nginx.',
     ),
@@ -52,17 +52,17 @@ ITEMS = {
         'Set nginx_security_headers / nginx_hsts_* and re-run playbooks/edge.yml.',
     ),
     'rate_limits': (
-        '5.5',
+        '5.5, 10.1',
         'Rate limits active on every TLS site',
         'Set nginx_limit_req_zones and nginx_site_limit_req and re-run playbooks/edge.yml.',
     ),
     'backup_schedule': (
-        '2.6/6.2',
+        '2.6, 6.2',
         'Backup timers enabled and running',
         'systemctl enable --now <timer>, or re-run playbooks/data.yml (pgbackrest role).',
     ),
     'backup_fresh': (
-        '2.6/6.2',
+        '2.6, 6.2, 6.S1',
         'Newest backup younger than its schedule',
         'Look at journalctl -u ierahkwa-pgbackrest@<kind>.service; take one now with playbooks/backup.yml.',
     ),
@@ -77,12 +77,12 @@ ITEMS = {
         'Run playbooks/restore-test.yml; keep ierahkwa-pg-restore-test.timer enabled.',
     ),
     'replica_sync': (
-        '2.4/7.5',
+        '2.5',
         'Replica streaming and in sync',
         'Check pg_stat_wal_receiver on the replica and the network to the primary; re-run playbooks/data.yml.',
     ),
     'monitoring_targets': (
-        '4.2/4.6',
+        '4.2, 4.6',
         'Monitoring scrapes every host',
         'Re-run playbooks/monitoring.yml; check node_exporter on the missing or down hosts and the firewall.',
     ),
@@ -92,12 +92,12 @@ ITEMS = {
         'Set alertmanager_receivers/alertmanager_default_receiver and re-run playbooks/monitoring.yml.',
     ),
     'log_rotation': (
-        '3.x',
+        '3.3',
         'Log rotation configured',
         'Re-run playbooks/bootstrap.yml (logrotate.timer, /etc/logrotate.conf) and the role of the missing file.',
     ),
     'secrets_config': (
-        '5.8/8.2',
+        '5.8, 8.2',
         'No secrets in world-readable configuration',
         'chmod o-rwx the file (0640/0600, owned by the service user) and rotate the exposed secret '
         '(playbooks/rotate-secrets.yml).',
@@ -671,7 +671,10 @@ def scorecard(evidence_by_host, options=None, generated_at=None, inventory=None,
 
 def scorecard_lines(card):
     """One line per item: status, item, host, evidence."""
-    return ['%-4s %-18s %-10s %s' % (i['status'].upper(), i['id'], i['host'], i['evidence']) for i in card['items']]
+    s = card['summary']
+    return ['%-4s %-18s %-10s %s' % (i['status'].upper(), i['id'], i['host'], i['evidence']) for i in card['items']] + [
+        'RESULT %s: %s' % (s['result'].upper(), ', '.join('%d %s' % (s['counts'][k], k) for k in STATUSES))
+    ]
 
 
 def render_json(card):

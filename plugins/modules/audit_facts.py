@@ -104,6 +104,7 @@ evidence:
       probes: [{server_name: api.example.org, status: 200, headers: [strict-transport-security]}]
 """
 
+import calendar
 import glob
 import grp
 import json
@@ -172,9 +173,10 @@ def elapses(spec, timeout, n=8):
     rc, out, err = run(['systemd-analyze', 'calendar', '--iterations=%d' % n, spec], timeout, env=env)
     result = []
     for line in out.splitlines():
-        m = re.match(r'^\s*(Next elapse|Iteration #\d+):\s+\w+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC', line)
+        # "Next elapse:", then "Iter. #2:" (systemd 252) or "Iteration #2:" (older), in UTC (TZ=UTC)
+        m = re.match(r'^\s*(Next elapse|Iter\w*\.? #\d+):\s+\w+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC', line)
         if m:
-            result.append(int(time.mktime(time.strptime(m.group(2), '%Y-%m-%d %H:%M:%S')) - time.timezone))
+            result.append(calendar.timegm(time.strptime(m.group(2), '%Y-%m-%d %H:%M:%S')))
     return result
 
 
@@ -586,7 +588,6 @@ def logrotate(p):
         ('/etc/postgresql', '/etc/logrotate.d/postgresql-common'),
         ('/etc/ierahkwa/pm2/ecosystem.config.js', '/etc/logrotate.d/ierahkwa-pm2'),
         ('/var/log/modsecurity', '/etc/logrotate.d/ierahkwa-modsecurity'),
-        ('/etc/pgbouncer', '/etc/logrotate.d/pgbouncer'),
     ]
     for marker, conf in checks:
         if os.path.exists(marker):

@@ -155,3 +155,24 @@ def test_module_changes_nothing_in_check_mode(tmp_path):
     assert result['changed'] is False
     assert result['evidence']['rate_limits'] == {'zones': [], 'http_limit_req': False, 'servers': []}
     assert 'now' in result['evidence']
+
+
+CALENDAR_252 = """Normalized form: Sun *-*-* 01:00:00
+    Next elapse: Sun 2026-12-06 01:00:00 UTC
+       From now: 6 days left
+       Iter. #2: Sun 2026-12-13 01:00:00 UTC
+       From now: 1 week 6 days left
+"""
+
+
+def test_elapses_from_systemd_analyze_calendar(monkeypatch):
+    seen = {}
+
+    def fake_run(argv, timeout, env=None):
+        seen['argv'], seen['tz'] = argv, (env or {}).get('TZ')
+        return 0, CALENDAR_252, ''
+
+    monkeypatch.setattr(af, 'run', fake_run)
+    assert af.elapses('Sun *-*-* 01:00:00', 5) == [1796518800, 1797123600]  # 2026-12-06 and -13 01:00 UTC
+    assert seen['argv'][:2] == ['systemd-analyze', 'calendar'] and seen['tz'] == 'UTC'
+    assert af.elapses('', 5) == []
