@@ -372,16 +372,18 @@ def cert_end(pem_or_der, der=False):
     return int(ssl.cert_time_to_seconds(fields['notAfter'])), fields.get('subject'), fields.get('issuer')
 
 
-def tls_probe(name, timeout):
-    """(DER certificate, status, header names) of https://name/ served on 127.0.0.1:443."""
+def tls_probe(name, timeout, seen):
+    """(status, header names) of GET https://name/ on 127.0.0.1:443. seen['der'] gets the served certificate as
+    soon as the handshake is done, so a slow or absent upstream delays only the response."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # noqa: S503 (reads the served certificate, whatever its issuer)
-    with (
-        socket.create_connection(('127.0.0.1', 443), timeout=timeout) as sock,
-        ctx.wrap_socket(sock, server_hostname=name) as s,
-    ):
-        der = s.getpeercert(binary_form=True)
+    sock = socket.create_connection(('127.0.0.1', 443), timeout=timeout)
+    try:
+        s = ctx.wrap_socket(sock, server_hostname=name)
+        seen['der'] = s.getpeercert(binary_form=True)
+        # nginx answers 502/504 itself once its upstream timeouts pass: give it three times the timeout
+        s.settimeout(timeout * 3)
         s.sendall(
             ('GET / HTTP/1.1\r\nHost: %s\r\nUser-Agent: ierahkwa-audit\r\nConnection: close\r\n\r\n' % name).encode()
         )
@@ -391,10 +393,12 @@ def tls_probe(name, timeout):
             if not chunk:
                 break
             data += chunk
+    finally:
+        sock.close()
     head = data.split(b'\r\n\r\n', 1)[0].decode('iso-8859-1').split('\r\n')
     status = int(head[0].split()[1]) if head and len(head[0].split()) > 1 else None
     names = sorted(set(h.split(':', 1)[0].strip().lower() for h in head[1:] if ':' in h))
-    return der, status, names
+    return status, names
 
 
 def tls(p):
@@ -422,12 +426,18 @@ def tls(p):
             except (OSError, ValueError, KeyError) as e:
                 errors.append('file: %s' % e)
         probe = {'server_name': name, 'status': None, 'headers': [], 'error': None}
+        seen = {}
         try:
-            der, probe['status'], probe['headers'] = tls_probe(name, p['timeout'])
-            c['live_not_after'], subject, issuer = cert_end(der, der=True)
-            c['self_signed'] = subject == issuer
-        except (OSError, ValueError, KeyError, ssl.SSLError) as e:
+            probe['status'], probe['headers'] = tls_probe(name, p['timeout'], seen)
+        except (OSError, ValueError, ssl.SSLError) as e:
             probe['error'] = '%s: %s' % (type(e).__name__, e)
+        if seen.get('der'):
+            try:
+                c['live_not_after'], subject, issuer = cert_end(seen['der'], der=True)
+                c['self_signed'] = subject == issuer
+            except (ValueError, KeyError) as e:
+                errors.append('served: %s' % e)
+        else:
             errors.append('served: %s' % probe['error'])
         c['error'] = '; '.join(errors) or None
         certs.append(c)
