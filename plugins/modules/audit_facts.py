@@ -30,7 +30,8 @@ description:
   - C(wal) - C(pg_stat_archiver) and C(archive_mode).
   - C(restore_test) - C(ierahkwa-pg-restore-test.timer) and the drill's metrics file.
   - C(replica) - C(pg_stat_wal_receiver) and the replay lag on a standby.
-  - C(monitoring) - Prometheus's active targets and Alertmanagers, Alertmanager's configuration (local APIs).
+  - C(monitoring) - Prometheus's active targets (local API), with I(expected_hosts).
+  - C(alerts) - the Alertmanagers Prometheus sends to, and Alertmanager's loaded configuration (local APIs).
   - C(logrotate) - C(logrotate.timer), C(/etc/logrotate.conf) and the drop-ins of the services present.
   - C(secrets) - configuration files under I(secret_paths) that others can read and hold a password, secret,
     token, key or private key.
@@ -40,8 +41,8 @@ options:
     type: list
     elements: str
     default: [logrotate, secrets]
-    choices: [supervision, health, tls, rate_limits, backup, wal, restore_test, replica, monitoring, logrotate,
-              secrets]
+    choices: [alerts, backup, health, logrotate, monitoring, rate_limits, replica, restore_test, secrets, supervision,
+              tls, wal]
   nginx_conf_dir:
     description: Directory of the nginx configuration.
     type: path
