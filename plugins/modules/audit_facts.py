@@ -247,9 +247,13 @@ def supervision(p):
             }
         )
     if units:
-        unit = os.path.basename(sorted(units)[0])
+        # one PM2 daemon per host (pm2-<user>.service); a leftover unit of an earlier user is not enabled
+        names = sorted(os.path.basename(u) for u in units)
+        all_props = unit_props(names, p['timeout'])
+        enabled = [n for n in names if all_props.get(n, {}).get('UnitFileState') == 'enabled']
+        unit = (enabled or names)[0]
         user = unit[len('pm2-') : -len('.service')]
-        props = unit_props([unit], p['timeout']).get(unit, {})
+        props = all_props.get(unit, {})
         if apps:
             try:
                 home = pwd.getpwnam(user).pw_dir
