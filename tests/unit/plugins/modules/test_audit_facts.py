@@ -125,7 +125,7 @@ def test_secrets_section_reports_only_readable_secret_files(open_tmp):
     (tmp_path / 'closed.conf').write_text('password: mol-Scrape-Secret-4711\n')
     os.chmod(str(tmp_path / 'closed.conf'), 0o640)
     (tmp_path / 'plain.conf').write_text('listen 443 ssl;\n')
-    ev = af.secrets({'secret_paths': [str(tmp_path)]})
+    ev = af.secrets({'scan_paths': [str(tmp_path)]})
     assert ev['scanned'] == 3 and ev['protected'] == 1
     assert [(f['path'], f['mode'], f['kind'], f['line']) for f in ev['findings']] == [
         (str(tmp_path / 'open.conf'), '0644', 'a password value', 1)
@@ -147,7 +147,7 @@ def test_module_changes_nothing_in_check_mode(tmp_path):
         'audit_facts',
         {
             'sections': ['secrets', 'rate_limits'],
-            'secret_paths': [str(tmp_path)],
+            'scan_paths': [str(tmp_path)],
             'nginx_conf_dir': str(tmp_path / 'none'),
         },
         check_mode=True,
