@@ -54,4 +54,5 @@ def standin(certs):
     backend.standin.stop()
 
 
-from lab_fixtures import converged, lab  # noqa: E402,F401  (the lab end-to-end tests' session fixtures)
+# the lab end-to-end tests' session fixtures
+from lab_fixtures import converged, lab  # noqa: E402,F401  # pylint: disable=unused-import

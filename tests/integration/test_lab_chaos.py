@@ -78,7 +78,7 @@ class Load:
             conn.close()
 
     def __enter__(self):
-        for _ in range(self.workers):
+        for _worker in range(self.workers):
             t = threading.Thread(target=self._worker, daemon=True)
             t.start()
             self._threads.append(t)
