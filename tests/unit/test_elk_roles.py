@@ -265,13 +265,13 @@ VALIDATE_PLAY = """
 
 def test_preflights_pass_good_input_and_name_the_variable_of_bad_input(tmp_path):
     hosts = {'good': {}}
-    hosts.update({case: bad for case, (bad, _) in PREFLIGHT_BAD.items()})
+    hosts.update({case: bad for case, (bad, _named) in PREFLIGHT_BAD.items()})
     inv = {'all': {'children': {'logging': {'hosts': hosts}}, 'vars': dict(INVENTORY['all']['vars'])}}
     r = run_play(tmp_path, extra_vars(tmp_path / 'out'), play=VALIDATE_PLAY, inventory=inv)
     assert r.returncode != 0
     recap = dict(re.findall(r'^(\S+)\s+:\s+ok=\d+\s+changed=\d+\s+unreachable=\d+\s+failed=(\d+)', r.stdout, re.M))
     assert recap['good'] == '0', r.stdout[-3000:]
-    for case, (_, named) in PREFLIGHT_BAD.items():
+    for case, (_bad, named) in PREFLIGHT_BAD.items():
         assert recap[case] == '1', case
         [failure] = re.findall(r'^fatal: \[%s\]: FAILED! =>.*?(?=^\S)' % case, r.stdout, re.M | re.S)
         assert named in failure, failure
@@ -334,14 +334,14 @@ def test_heap_is_half_the_memory_capped_or_the_override(tmp_path):
     }
     hosts = {
         h: {'ansible_memtotal_mb': m, 'elasticsearch_heap_mb': o, 'ansible_host': '127.0.0.1'}
-        for h, (m, o, _) in cases.items()
+        for h, (m, o, _heap) in cases.items()
     }
     inv = {'all': {'children': {'logging': {'hosts': hosts}}, 'vars': dict(INVENTORY['all']['vars'])}}
     ev = extra_vars(tmp_path / 'out')
     del ev['ansible_memtotal_mb']
     r = run_play(tmp_path, ev, play=ES_PLAY, inventory=inv)
     assert r.returncode == 0, r.stdout[-3000:]
-    for host, (_, _, heap) in cases.items():
+    for host, (_mem, _override, heap) in cases.items():
         options = read(tmp_path / 'out' / host / 'es' / 'jvm.options.d' / 'ierahkwa-heap.options')
         assert [ln for ln in options.splitlines() if ln.startswith('-X')] == ['-Xms%dm' % heap, '-Xmx%dm' % heap]
 
