@@ -20,7 +20,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-packages=(podman runc netavark aardvark-dns debootstrap iproute2 nftables openssh-client sshpass curl
+# iptables: netavark 1.4 sets up container networks with it ("netavark: No such file or directory" without it).
+packages=(podman runc netavark aardvark-dns iptables debootstrap iproute2 nftables openssh-client sshpass curl
           python3-venv git make shellcheck testssl.sh wrk)
 apt_install() {
   local missing=()

@@ -98,18 +98,68 @@ YML
   return $rc
 }
 
+# Longest first, so the lanes end close together (seconds measured in a quiet CI run; new scenarios go last).
+MOLECULE_ORDER=(edge supervision data monitoring redis secrets bootstrap)
+
+molecule_one() {  # one scenario, its output in tests/output/molecule-<s>.log; prints one result line
+  local s=$1 start rc
+  start=$(date +%s)
+  molecule test -s "$s" > "$OUT/molecule-$s.log" 2>&1
+  rc=$?
+  printf '== molecule %-12s %s in %ss\n' "$s" "$([ $rc -eq 0 ] && echo passed || echo FAILED)" "$(( $(date +%s) - start ))"
+  return $rc
+}
+
 stage_molecule() {
-  local rc=0 s
-  for s in molecule/*/molecule.yml; do
-    s=$(basename "$(dirname "$s")")
-    echo "== molecule test -s $s"
-    molecule test -s "$s" || rc=1
+  # Scenarios run in MOLECULE_LANES parallel lanes (2 by default: the machine has 2 cores and a scenario spends
+  # much of its time waiting on apt, systemd and sleeps in its tests). Every scenario's names (containers,
+  # network, apt cache) are its own, so lanes never share a host. A scenario with a .ci-skip file is not run
+  # here: the file says why, and the skip is printed, never counted as passed.
+  local lanes=${MOLECULE_LANES:-2} s rc=0 todo=() pids=()
+  local -A seen=()
+  for s in "${MOLECULE_ORDER[@]}" $(for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done); do
+    if [ ! -f "molecule/$s/molecule.yml" ] || [ -n "${seen[$s]:-}" ]; then continue; fi
+    seen[$s]=1
+    if [ -f "molecule/$s/.ci-skip" ]; then
+      echo "== molecule $s SKIPPED (not run, not counted as passed): $(head -1 "molecule/$s/.ci-skip")"
+      continue
+    fi
+    todo+=("$s")
+  done
+  echo "== molecule: ${#todo[@]} scenarios in $lanes lanes: ${todo[*]}"
+  printf '%s\n' "${todo[@]}" > "$OUT/molecule-queue"
+  : > "$OUT/molecule-queue.lock"
+  for _ in $(seq 1 "$lanes"); do
+    (
+      lrc=0
+      while :; do
+        # take the next scenario from the queue
+        # shellcheck disable=SC2016  # $1 is the inner shell's
+        s=$(flock "$OUT/molecule-queue.lock" bash -c 'q=$1; head -1 "$q"; sed -i 1d "$q"' _ "$OUT/molecule-queue")
+        [ -n "$s" ] || break
+        molecule_one "$s" || lrc=1
+      done
+      exit $lrc
+    ) &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  for s in "${todo[@]}"; do
+    echo "---- molecule -s $s (tests/output/molecule-$s.log), last lines"
+    grep -E '^[=]+ .*(passed|failed|skipped).* in [0-9.]+s|^(INFO|ERROR|CRITICAL).*(Running|Executing|failed|Error)' \
+      "$OUT/molecule-$s.log" | tail -4
   done
   return $rc
 }
 
 stage_lab-e2e() {
-  python -m pytest -p no:cacheprovider -v tests/integration/test_lab.py
+  # One lab for the whole session (tests/integration/lab_fixtures.py), in this order: bootstrap and site.yml
+  # (test_lab), then the read-only audit, deploys and rollbacks, and last the chaos tests that stop hosts.
+  local files=() f
+  for f in test_lab test_lab_logs test_lab_audit test_lab_deploy test_lab_chaos; do
+    [ -f "tests/integration/$f.py" ] && files+=("tests/integration/$f.py")
+  done
+  python -m pytest -p no:cacheprovider -v "${files[@]}"
 }
 
 declare -A RESULT DURATION

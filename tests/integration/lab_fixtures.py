@@ -28,5 +28,3 @@ def converged(lab):
     assert all(s["failed"] == 0 and s["unreachable"] == 0 for s in stats.values())
     assert all(s["changed"] > 0 for s in stats.values()), "a fresh lab host must be changed by the first run"
     return r
-
-

@@ -421,7 +421,8 @@ def test_invalid_definitions_fail_in_preflight_before_any_change(host, case):
 def test_pm2_logs_are_json_lines_and_logrotate_rotates_them_while_the_app_writes(host):
     """Every line PM2 writes for an app is a JSON object naming the app, and PM2 runs it with the role's backoff
     default and its own kill_timeout; a forced logrotate (the role's own
-    /etc/logrotate.d/ierahkwa-pm2, copytruncate) keeps the old lines and the app's next lines land in the live file."""
+    /etc/logrotate.d/ierahkwa-pm2: rename, then pm2 reloadLogs) keeps the old lines and the app's next lines land in
+    the live file."""
     log = "/var/log/pm2/web.out.log"
     run(host, "curl -fsS http://127.0.0.1:3000/crash || true")  # the crash and the restart write log lines
     deadline = time.time() + 20
