@@ -6,7 +6,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
 
-.PHONY: setup lab lab-up lab-down site test lint unit sanity build molecule
+.PHONY: setup lab lab-up lab-down site test lint unit integration sanity build molecule lab-e2e system
 
 setup:  ## install what the lab and the tests need (apt packages, containers.conf, lab image, .venv)
 	bash lab/setup-host.sh
@@ -27,5 +27,5 @@ site:
 test: setup  ## the whole test suite: lint, unit, integration, sanity, build, molecule, lab end to end
 	bash tests/run.sh $(STAGES)
 
-lint unit integration sanity build molecule lab-e2e: setup
+lint unit integration sanity build molecule lab-e2e system: setup
 	bash tests/run.sh $@

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares this machine (Debian 12, root) to run the lab and the tests, idempotently:
 #   1. Debian packages: podman with runc, debootstrap, and the tools the tests drive from the host;
-#   2. /etc/containers/containers.conf with the settings podman needs here (runc, lowered ulimits);
+#   2. /etc/containers/containers.conf with the settings podman needs here (runc, lowered ulimits), and enough
+#      inotify instances for many systemd containers at once;
 #   3. the lab base image (debootstrapped Debian bookworm with systemd), built once and cached;
 #   4. the Python venv (.venv) from requirements.txt, rebuilt only when that file changes.
 # Every step prints how long it took. Re-running it on a prepared machine takes a few seconds.
@@ -85,6 +86,15 @@ CONF
   fi
 }
 timed containers_conf
+
+inotify() {
+  # Every container's systemd takes several inotify instances; with Linux's default of 128 per user, the
+  # ~25th container's path units fail and its boot hangs in "initializing" (seen with 27 lab hosts).
+  step "fs.inotify.max_user_instances >= 8192 (many systemd containers at once)"
+  echo 'fs.inotify.max_user_instances = 8192' > /etc/sysctl.d/60-ierahkwa-lab.conf
+  [ "$(sysctl -n fs.inotify.max_user_instances)" -ge 8192 ] || sysctl -q -w fs.inotify.max_user_instances=8192
+}
+timed inotify
 
 build_image() {
   if podman image exists "$LAB_IMAGE"; then

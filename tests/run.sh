@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, stage by stage: bash tests/run.sh [STAGE ...]
-# Stages: lint unit integration sanity build molecule lab-e2e (all by default). `make test` prepares the machine first
+# Stages: lint unit integration sanity build system (all by default; system = the lab e2e and every Molecule
+# scenario in two parallel lanes; molecule and lab-e2e alone are stages too). `make test` prepares the machine first
 # (lab/setup-host.sh) and calls this. Each stage's output goes to tests/output/<stage>.log; the end prints
 # how long each stage took and a summary line.
 set -uo pipefail
@@ -13,7 +14,7 @@ export ANSIBLE_ROLES_PATH="$ROOT/roles"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
 OUT="$ROOT/tests/output"
 mkdir -p "$OUT"
-ALL_STAGES=(lint unit integration sanity build molecule lab-e2e)
+ALL_STAGES=(lint unit integration sanity build system)
 STAGES=("$@")
 [ ${#STAGES[@]} -gt 0 ] || STAGES=("${ALL_STAGES[@]}")
 
@@ -101,55 +102,77 @@ YML
 # Longest first, so the lanes end close together (seconds measured in a quiet CI run; new scenarios go last).
 MOLECULE_ORDER=(edge supervision data monitoring redis secrets bootstrap)
 
-molecule_one() {  # one scenario, its output in tests/output/molecule-<s>.log; prints one result line
-  local s=$1 start rc
+job_one() {  # one job: a Molecule scenario, or the lab e2e; its output in tests/output/<job>.log; one result line
+  local j=$1 start rc log
   start=$(date +%s)
-  molecule test -s "$s" > "$OUT/molecule-$s.log" 2>&1
+  if [ "$j" = lab-e2e ]; then
+    log="$OUT/lab-e2e.log"
+    stage_lab-e2e > "$log" 2>&1
+  else
+    log="$OUT/molecule-$j.log"
+    molecule test -s "$j" > "$log" 2>&1
+  fi
   rc=$?
-  printf '== molecule %-12s %s in %ss\n' "$s" "$([ $rc -eq 0 ] && echo passed || echo FAILED)" "$(( $(date +%s) - start ))"
+  printf '== %-20s %s in %ss (%s)\n' "$j" "$([ $rc -eq 0 ] && echo passed || echo FAILED)" \
+    "$(( $(date +%s) - start ))" "$(grep -E '^=+ .*(passed|failed).* in [0-9.]+s' "$log" | tail -1 | tr -d =)"
   return $rc
 }
 
-stage_molecule() {
-  # Scenarios run in MOLECULE_LANES parallel lanes (2 by default: the machine has 2 cores and a scenario spends
-  # much of its time waiting on apt, systemd and sleeps in its tests). Every scenario's names (containers,
-  # network, apt cache) are its own, so lanes never share a host. A scenario with a .ci-skip file is not run
-  # here: the file says why, and the skip is printed, never counted as passed.
-  local lanes=${MOLECULE_LANES:-2} s rc=0 todo=() pids=()
-  local -A seen=()
-  for s in "${MOLECULE_ORDER[@]}" $(for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done); do
-    if [ ! -f "molecule/$s/molecule.yml" ] || [ -n "${seen[$s]:-}" ]; then continue; fi
-    seen[$s]=1
-    if [ -f "molecule/$s/.ci-skip" ]; then
-      echo "== molecule $s SKIPPED (not run, not counted as passed): $(head -1 "molecule/$s/.ci-skip")"
-      continue
-    fi
-    todo+=("$s")
-  done
-  echo "== molecule: ${#todo[@]} scenarios in $lanes lanes: ${todo[*]}"
-  printf '%s\n' "${todo[@]}" > "$OUT/molecule-queue"
-  : > "$OUT/molecule-queue.lock"
+run_lanes() {  # run_lanes JOB...: the jobs in LANES parallel lanes, taken from one queue in the order given
+  local lanes=${LANES:-2} j rc=0 pids=()
+  echo "== ${#@} jobs in $lanes lanes: $*"
+  printf '%s\n' "$@" > "$OUT/queue"
+  : > "$OUT/queue.lock"
   for _ in $(seq 1 "$lanes"); do
     (
       lrc=0
       while :; do
-        # take the next scenario from the queue
         # shellcheck disable=SC2016  # $1 is the inner shell's
-        s=$(flock "$OUT/molecule-queue.lock" bash -c 'q=$1; head -1 "$q"; sed -i 1d "$q"' _ "$OUT/molecule-queue")
-        [ -n "$s" ] || break
-        molecule_one "$s" || lrc=1
+        j=$(flock "$OUT/queue.lock" bash -c 'q=$1; head -1 "$q"; sed -i 1d "$q"' _ "$OUT/queue")
+        [ -n "$j" ] || break
+        job_one "$j" || lrc=1
       done
       exit $lrc
     ) &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
-  for s in "${todo[@]}"; do
-    echo "---- molecule -s $s (tests/output/molecule-$s.log), last lines"
-    grep -E '^[=]+ .*(passed|failed|skipped).* in [0-9.]+s|^(INFO|ERROR|CRITICAL).*(Running|Executing|failed|Error)' \
-      "$OUT/molecule-$s.log" | tail -4
+  for j in "$@"; do
+    [ "$j" = lab-e2e ] && log="$OUT/lab-e2e.log" || log="$OUT/molecule-$j.log"
+    echo "---- $j (${log#"$ROOT"/}), last lines"
+    grep -E '^[=]+ .*(passed|failed|skipped).* in [0-9.]+s|^(ERROR|CRITICAL)|^FAILED' "$log" | tail -6
   done
   return $rc
+}
+
+molecule_scenarios() {  # the scenarios CI runs, longest first; a scenario with a .ci-skip file is printed as skipped
+  local s
+  local -A seen=()
+  for s in "${MOLECULE_ORDER[@]}" $(for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done); do
+    if [ ! -f "molecule/$s/molecule.yml" ] || [ -n "${seen[$s]:-}" ]; then continue; fi
+    seen[$s]=1
+    if [ -f "molecule/$s/.ci-skip" ]; then
+      echo "== molecule $s SKIPPED (not run, not counted as passed): $(head -1 "molecule/$s/.ci-skip")" >&2
+      continue
+    fi
+    echo "$s"
+  done
+}
+
+stage_molecule() {
+  # Every scenario (create, converge, idempotence, verify, destroy) in LANES parallel lanes (2 by default: the
+  # machine has 2 cores, and a scenario spends much of its time waiting on apt, systemd and its tests' sleeps).
+  # Every scenario's names (containers, network, apt cache) are its own, so lanes never share a host.
+  local todo
+  mapfile -t todo < <(molecule_scenarios)
+  run_lanes "${todo[@]}"
+}
+
+stage_system() {
+  # The lab e2e and every Molecule scenario, in LANES parallel lanes: the lab e2e (the longest) first.
+  local todo
+  mapfile -t todo < <(molecule_scenarios)
+  run_lanes lab-e2e "${todo[@]}"
 }
 
 stage_lab-e2e() {
