@@ -254,11 +254,17 @@ def supervision(p):
         unit = (enabled or names)[0]
         user = unit[len('pm2-') : -len('.service')]
         props = all_props.get(unit, {})
-        if apps:
-            try:
-                home = pwd.getpwnam(user).pw_dir
-            except KeyError:
-                home = '/var/lib/' + user
+        try:
+            home = pwd.getpwnam(user).pw_dir
+        except KeyError:
+            home = '/var/lib/' + user
+        # Read-only: the pm2 CLI starts a daemon of its own when none answers, outside systemd (and then the unit
+        # can never start). Ask only a daemon that runs under its unit and listens on its socket.
+        daemon_up = props.get('ActiveState') == 'active' and os.path.exists('%s/.pm2/rpc.sock' % home)
+        if apps and not daemon_up:
+            for a in apps:
+                a['status'] = 'unknown (%s is not running; pm2 not asked, it would start a daemon)' % unit
+        elif apps:
             rc, out, err = run(
                 [
                     'runuser',
