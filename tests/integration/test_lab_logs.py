@@ -31,6 +31,21 @@ def parsed(lines):
     return out
 
 
+def app_lines(lines):
+    """PM2's JSON log lines ({timestamp, type, process_id, app_name, message}) and, parsed, the app's own JSON line
+    each one carries in `message` (lines that are not the app's JSON, e.g. PM2's notices, are left out)."""
+    out = []
+    for outer in parsed(lines):
+        assert {"timestamp", "app_name", "message"} <= set(outer), outer
+        try:
+            inner = json.loads(outer["message"])
+        except ValueError:
+            continue
+        if isinstance(inner, dict):
+            out.append(inner)
+    return out
+
+
 def test_nginx_access_log_is_json_with_the_common_fields(converged):
     r = on("edge1", "curl", "-sfk", "-o", "/dev/null", *SITE, "https://api.ierahkwa.lab/?logtest=1")
     assert r.returncode == 0, r.stderr
@@ -51,7 +66,7 @@ def test_pm2_app_log_is_json_with_the_common_fields_and_the_edge_request_id(conv
     time.sleep(2)
     entries = []
     for host in ("app1", "app2"):
-        entries += [e for e in parsed(lines_of(host, "/var/log/pm2/api.out.log")[-50:]) if "request_id" in e]
+        entries += [e for e in app_lines(lines_of(host, "/var/log/pm2/api.out.log")[-50:]) if "request_id" in e]
     mine = [e for e in entries if e["request_id"] == request_id[0]]
     assert len(mine) == 1, (request_id, entries[-3:])
     for field in COMMON:
@@ -85,51 +100,54 @@ def test_journald_entries_are_json_with_unit_and_priority(converged):
 
 
 def rotate_while_writing(host, writer, rotate, logs, marker):
-    """Start `writer` (it writes marked lines) on `host`, force `rotate` while it writes, then count the marked lines in
-    `logs` (the live file and the one just rotated): every line once, each one whole JSON."""
-    r = on(host, "bash", "-c", "'(%s) > /tmp/rotate-writer.out 2>&1 & echo $!'" % writer)
+    """Start `writer` (it writes marked lines) on `host`, force `rotate` while it writes; the marked lines of `logs`
+    (the live file and the one just rotated), for the caller to parse (each must be whole JSON) and count."""
+    r = on(host, "bash", "-c", '"(%s) > /dev/null 2>/tmp/rotate-writer.err & echo \\$!"' % writer)
     assert r.returncode == 0, r.stderr
     pid = r.stdout.strip()
     time.sleep(2)
     r = on(host, "sudo", "-n", "logrotate", "-f", rotate)
     assert r.returncode == 0, r.stderr
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline and on(host, "kill", "-0", pid).returncode == 0:
         time.sleep(1)
-    assert on(host, "kill", "-0", pid).returncode != 0, "the writer did not finish in 120 s"
+    assert on(host, "kill", "-0", pid).returncode != 0, "the writer did not finish in 300 s"
     time.sleep(2)
-    return parsed(line for line in lines_of(host, *logs) if marker in line)
+    return [line for line in lines_of(host, *logs) if marker in line]
 
 
 def test_logrotate_of_nginx_loses_no_line_while_it_writes(converged):
-    n = 400
-    writer = (
-        "for i in $(seq %d); do curl -sk -o /dev/null --resolve api.ierahkwa.lab:443:127.0.0.1 "
-        "https://api.ierahkwa.lab/?rot=nginx-$i; done" % n
-    )
+    # one curl, n requests in sequence (URL globbing) at 100 a second: still writing when logrotate runs
+    n = 1000
+    mark = "rot=nginx%d-" % time.time()  # this run's (an earlier run's lines may still be in the files)
+    url = "'https://api.ierahkwa.lab/?%s[1-%d]'" % (mark, n)
+    writer = "curl -sk --rate 100/s --resolve api.ierahkwa.lab:443:127.0.0.1 " + url
     found = rotate_while_writing(
         "edge1",
         writer,
         "/etc/logrotate.d/nginx",
         ["/var/log/nginx/access.log", "/var/log/nginx/access.log.1"],
-        "rot=nginx-",
+        mark,
     )
-    seen = sorted(int(e["uri"].rsplit("-", 1)[1]) for e in found)
+    seen = sorted(int(e["uri"].rsplit("-", 1)[1]) for e in parsed(found))
     assert seen == list(range(1, n + 1)), "missing %s" % sorted(set(range(1, n + 1)) - set(seen))[:20]
-    assert on("edge1", "sudo", "-n", "test", "-s", "/var/log/nginx/access.log.1").returncode == 0
+    # the rotation happened while the requests were being written: both files hold some of them
+    live = [ln for ln in lines_of("edge1", "/var/log/nginx/access.log") if mark in ln]
+    assert 0 < len(live) < n, len(live)
 
 
 def test_logrotate_of_pm2_logs_loses_no_line_while_the_app_writes(converged):
-    n = 400
-    writer = (
-        "for i in $(seq %d); do curl -s -o /dev/null -H \"X-Request-ID: rot-pm2-$i\" http://127.0.0.1:3000/; done" % n
-    )
+    n = 1000
+    mark = "rot-pm2%d-" % time.time()
+    writer = "curl -s --rate 100/s 'http://127.0.0.1:3000/api/%s[1-%d]'" % (mark, n)
     found = rotate_while_writing(
         "app1",
         writer,
         "/etc/logrotate.d/ierahkwa-pm2",
         ["/var/log/pm2/api.out.log", "/var/log/pm2/api.out.log.1"],
-        "rot-pm2-",
+        mark,
     )
-    seen = sorted(int(e["request_id"].rsplit("-", 1)[1]) for e in found)
+    seen = sorted(int(e["path"].rsplit("-", 1)[1]) for e in app_lines(found))
     assert seen == list(range(1, n + 1)), "missing %s" % sorted(set(range(1, n + 1)) - set(seen))[:20]
+    live = [ln for ln in lines_of("app1", "/var/log/pm2/api.out.log") if mark in ln]
+    assert 0 < len(live) < n, len(live)
