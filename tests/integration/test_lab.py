@@ -178,7 +178,7 @@ def test_edge_serves_https_with_headers_and_redirects_http(converged):
         assert "\n%s:" % header in r.stdout.lower(), header
     # both app hosts answer behind the edge
     served = set()
-    for _ in range(8):
+    for _attempt in range(8):
         r = subprocess.run(base[:7] + ["https://api.ierahkwa.lab/"], capture_output=True, text=True, check=False)
         served.add(json.loads(r.stdout)["host"])
     assert served == {"app1", "app2"}
@@ -204,7 +204,7 @@ def test_edge_to_app_to_pgbouncer_to_postgresql_and_back(converged):
         text=True,
         check=False,
     )
-    body, _, status = r.stdout.rpartition("\n")
+    body, _newline, status = r.stdout.rpartition("\n")
     assert status == "200", r.stdout + r.stderr
     data = json.loads(body)
     assert data["via"] == "%s.%d:6432" % (NET, ADDRESSES["db1"])

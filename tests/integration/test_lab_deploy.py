@@ -159,7 +159,7 @@ def test_deploy_new_release_without_an_error_at_the_edge(before, release_dirs):
     # node_modules of the release (npm ci --omit=dev from its package-lock.json): /db works through pgBouncer
     status, data = get("/db")
     assert status == 200 and data["version"] == V2, data
-    seen = {get("/")[1]["version"] for _ in range(6)}
+    seen = {get("/")[1]["version"] for _request in range(6)}
     assert seen == {V2}
     assert load.total > 50 and load.bad == 0, load.summary()
     assert V2 in load.versions, load.summary()
