@@ -139,8 +139,14 @@ run_lanes() {  # run_lanes JOB...: the jobs in LANES parallel lanes, taken from 
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
   for j in "$@"; do
     [ "$j" = lab-e2e ] && log="$OUT/lab-e2e.log" || log="$OUT/molecule-$j.log"
-    echo "---- $j (${log#"$ROOT"/}), last lines"
-    grep -E '^[=]+ .*(passed|failed|skipped).* in [0-9.]+s|^(ERROR|CRITICAL)|^FAILED' "$log" | tail -6
+    grep -qE '^(FAILED|ERROR) |^=+ .*failed|^CRITICAL (Ansible return code|.*[Ff]ailed)|fatal: \[' "$log" || continue
+    # A failed job: which tests failed and why (pytest's short summary, the first assertion lines, Ansible fatals)
+    echo "---- $j FAILED (${log#"$ROOT"/}): failed tests and causes"
+    grep -E '^(FAILED|ERROR) ' "$log" | cut -c1-300 | head -12
+    grep -E '^E  ' "$log" | cut -c1-240 | head -12
+    grep -E -A3 'fatal: \[' "$log" | cut -c1-300 | head -12
+    grep -E '^=+ .*(passed|failed|skipped).* in [0-9.]+s|^CRITICAL (Ansible return code|.*[Ff]ailed)' "$log" \
+      | grep -v "molecule/default/molecule.yml' glob failed" | tail -4
   done
   return $rc
 }
@@ -201,8 +207,14 @@ for stage in "${STAGES[@]}"; do
     grep -E '^[=]+ .*(passed|failed).* in [0-9.]+s' "$OUT/$stage.log" | tail -3 | sed 's/^/    /'
   else
     RESULT[$stage]=FAILED
-    echo "---- last lines of tests/output/$stage.log ----"
-    tail -40 "$OUT/$stage.log"
+    if grep -q '^== ' "$OUT/$stage.log"; then  # a stage of jobs: every job's result, then the failed ones' causes
+      echo "---- jobs of $stage (tests/output/$stage.log) ----"
+      grep '^== ' "$OUT/$stage.log"
+      sed -n '/^---- .* FAILED /,$p' "$OUT/$stage.log" | tail -80
+    else
+      echo "---- last lines of tests/output/$stage.log ----"
+      tail -40 "$OUT/$stage.log"
+    fi
     echo "----"
   fi
   printf '    %s %s in %ss\n' "$stage" "${RESULT[$stage]}" "${DURATION[$stage]}"
