@@ -6,7 +6,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
 
-.PHONY: setup lab lab-up lab-down site test lint unit integration sanity build molecule lab-e2e system
+.PHONY: setup lab lab-up lab-down site test lint unit integration sanity build molecule system
 
 setup:  ## install what the lab and the tests need (apt packages, containers.conf, lab image, .venv)
 	bash lab/setup-host.sh
@@ -24,8 +24,8 @@ lab-down:
 site:
 	ansible-playbook -i inventories/lab playbooks/site.yml
 
-test: setup  ## the whole test suite: lint, unit, integration, sanity, build, molecule, lab end to end
+test: setup  ## the whole test suite: lint, unit, integration, sanity, build, every Molecule scenario (platform: the whole lab)
 	bash tests/run.sh $(STAGES)
 
-lint unit integration sanity build molecule lab-e2e system: setup
+lint unit integration sanity build molecule system: setup
 	bash tests/run.sh $@

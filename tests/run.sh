@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, stage by stage: bash tests/run.sh [STAGE ...]
-# Stages: lint unit integration sanity build system (all by default; system = the lab e2e and every Molecule
-# scenario in two parallel lanes; molecule and lab-e2e alone are stages too). `make test` prepares the machine first
+# Stages: lint unit integration sanity build system (all by default; system = every Molecule scenario, the whole-lab
+# `platform` first, in two parallel lanes; `molecule` is another name for it). `make test` prepares the machine first
 # (lab/setup-host.sh) and calls this. Each stage's output goes to tests/output/<stage>.log; the end prints
 # how long each stage took and a summary line.
 set -uo pipefail
@@ -100,19 +100,15 @@ YML
 }
 
 # Longest first, so the lanes end close together (seconds measured in a quiet CI run; new scenarios go last).
-MOLECULE_ORDER=(edge supervision data monitoring redis secrets bootstrap)
+MOLECULE_ORDER=(platform edge supervision data monitoring redis secrets bootstrap)
 
-job_one() {  # one job: a Molecule scenario, or the lab e2e; its output in tests/output/<job>.log; one result line
+job_one() {  # one job: a Molecule scenario; its output in tests/output/molecule-<scenario>.log; one result line
   local j=$1 start rc log
   start=$(date +%s)
-  if [ "$j" = lab-e2e ]; then
-    log="$OUT/lab-e2e.log"
-    stage_lab-e2e > "$log" 2>&1
-  else
-    log="$OUT/molecule-$j.log"
-    molecule test -s "$j" > "$log" 2>&1
-  fi
+  log="$OUT/molecule-$j.log"
+  molecule test -s "$j" > "$log" 2>&1
   rc=$?
+  echo "$rc" > "$OUT/molecule-$j.rc"
   printf '== %-20s %s in %ss (%s)\n' "$j" "$([ $rc -eq 0 ] && echo passed || echo FAILED)" \
     "$(( $(date +%s) - start ))" "$(grep -E '^=+ .*(passed|failed).* in [0-9.]+s' "$log" | tail -1 | tr -d =)"
   return $rc
@@ -122,6 +118,7 @@ run_lanes() {  # run_lanes JOB...: the jobs in LANES parallel lanes, taken from 
   local lanes=${LANES:-2} j rc=0 pids=()
   echo "== ${#@} jobs in $lanes lanes: $*"
   printf '%s\n' "$@" > "$OUT/queue"
+  for j in "$@"; do rm -f "$OUT/molecule-$j.rc"; done
   : > "$OUT/queue.lock"
   for _ in $(seq 1 "$lanes"); do
     (
@@ -138,13 +135,17 @@ run_lanes() {  # run_lanes JOB...: the jobs in LANES parallel lanes, taken from 
   done
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
   for j in "$@"; do
-    [ "$j" = lab-e2e ] && log="$OUT/lab-e2e.log" || log="$OUT/molecule-$j.log"
-    grep -qE '^(FAILED|ERROR) |^=+ .*failed|^CRITICAL (Ansible return code|.*[Ff]ailed)|fatal: \[' "$log" || continue
+    log="$OUT/molecule-$j.log"
+    [ "$(cat "$OUT/molecule-$j.rc" 2>/dev/null)" != 0 ] || continue
     # A failed job: which tests failed and why (pytest's short summary, the first assertion lines, Ansible fatals)
     echo "---- $j FAILED (${log#"$ROOT"/}): failed tests and causes"
     grep -E '^(FAILED|ERROR) ' "$log" | cut -c1-300 | head -12
     grep -E '^E  ' "$log" | cut -c1-240 | head -12
-    grep -E -A3 'fatal: \[' "$log" | cut -c1-300 | head -12
+    # Ansible's fatal and failed results, but not those it went on from ("...ignoring")
+    awk '/^(fatal|failed): \[/ {b = $0; n = 1; f = 1; next}
+         f && /^\.\.\.ignoring/ {f = 0; next}
+         f && /^(TASK|RUNNING HANDLER|PLAY|NO MORE HOSTS)/ {print b; f = 0; next}
+         f && n < 6 {b = b "\n" $0; n++}' "$log" | cut -c1-300 | head -18
     grep -E '^=+ .*(passed|failed|skipped).* in [0-9.]+s|^CRITICAL (Ansible return code|.*[Ff]ailed)' "$log" \
       | grep -v "molecule/default/molecule.yml' glob failed" | tail -4
   done
@@ -165,31 +166,16 @@ molecule_scenarios() {  # the scenarios CI runs, longest first; a scenario with 
   done
 }
 
-stage_molecule() {
-  # Every scenario (create, converge, idempotence, verify, destroy) in LANES parallel lanes (2 by default: the
-  # machine has 2 cores, and a scenario spends much of its time waiting on apt, systemd and its tests' sleeps).
+stage_system() {
+  # Every scenario (create, prepare, converge, idempotence, verify, destroy) in LANES parallel lanes (2 by default:
+  # the machine has 2 cores, and a scenario spends much of its time waiting on apt, systemd and its tests' sleeps).
   # Every scenario's names (containers, network, apt cache) are its own, so lanes never share a host.
   local todo
   mapfile -t todo < <(molecule_scenarios)
   run_lanes "${todo[@]}"
 }
 
-stage_system() {
-  # The lab e2e and every Molecule scenario, in LANES parallel lanes: the lab e2e (the longest) first.
-  local todo
-  mapfile -t todo < <(molecule_scenarios)
-  run_lanes lab-e2e "${todo[@]}"
-}
-
-stage_lab-e2e() {
-  # One lab for the whole session (tests/integration/lab_fixtures.py), in this order: bootstrap and site.yml
-  # (test_lab), then the read-only audit, deploys and rollbacks, and last the chaos tests that stop hosts.
-  local files=() f
-  for f in test_lab test_lab_logs test_lab_audit test_lab_deploy test_lab_chaos; do
-    [ -f "tests/integration/$f.py" ] && files+=("tests/integration/$f.py")
-  done
-  python -m pytest -p no:cacheprovider -v "${files[@]}"
-}
+stage_molecule() { stage_system; }
 
 declare -A RESULT DURATION
 for stage in "${STAGES[@]}"; do
