@@ -2,6 +2,8 @@
 playbooks/deploy.yml moves the app "api" (the sample app) of app1 and app2 to a new release one host at a time
 while a load loop sends requests through the edge; a release whose health check fails is rolled back by itself;
 playbooks/rollback.yml goes back on demand. The edge must answer every request of the load loop with a 2xx.
+First a --check --diff deploy, which must leave every host as it was; the first real deploy carries an SQL migration,
+applied once on db1 before the first batch.
 
 The versions are new on every run (a token of the run), so the tests also run again on a lab they ran on before.
 """
@@ -24,6 +26,10 @@ APPS = ["app1", "app2"]
 RELEASES = "/srv/ierahkwa/api"
 RUN = time.strftime("%H%M%S")
 V2, V3, V4 = "2-" + RUN, "3-" + RUN, "4-" + RUN
+# the migration the deploy of V2 carries: a version of its own on every run (a lab the tests ran on before keeps its
+# record of the earlier ones)
+MIGRATION = int(time.time())
+MIGRATE = ["-e", "deploy_migrate_database=ierahkwa", "-e", "deploy_migrate_role=ierahkwa"]
 
 
 class EdgeConnection(http.client.HTTPSConnection):
@@ -126,10 +132,44 @@ def release_dirs(tmp_path_factory):
     return out
 
 
-def deploy(version, source, log):
-    return under_load(
-        "playbooks/deploy.yml", "-e", "release_version=" + version, "-e", "lab_release_source=" + source, log=log
+@pytest.fixture(scope="module")
+def migrations(tmp_path_factory):
+    """A migration directory for deploy_migrate_source: one file that records V2 in a table release_notes."""
+    d = tmp_path_factory.mktemp("migrations")
+    (d / ("%d_release_notes.sql" % MIGRATION)).write_text(
+        "CREATE TABLE IF NOT EXISTS release_notes (release text NOT NULL, at timestamptz NOT NULL DEFAULT now());\n"
+        "INSERT INTO release_notes (release) VALUES ('%s');\n" % V2
     )
+    return str(d)
+
+
+def deploy_args(version, source, migrations=None):
+    """deploy.yml's extra vars: the version, its source, and (with migrations) the migrations to apply first."""
+    args = ["-e", "release_version=" + version, "-e", "lab_release_source=" + source]
+    if migrations:
+        args += ["-e", "deploy_migrate_source=" + migrations, *MIGRATE]
+    return args
+
+
+def deploy(version, source, log, migrations=None):
+    return under_load("playbooks/deploy.yml", *deploy_args(version, source, migrations), log=log)
+
+
+def on_db1(sql):
+    r = on("db1", "sudo", "-n", "-u", "postgres", "psql", "-XAtq", "-d", "ierahkwa", "-c", '"%s"' % sql)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def migration_recorded():
+    """Whether db1 records this run's migration (no record table at all on a lab no migration ran on)."""
+    if on_db1("SELECT to_regclass('public.schema_migrations') IS NULL") == "t":
+        return False
+    return on_db1("SELECT count(*) FROM public.schema_migrations WHERE version = %d" % MIGRATION) == "1"  # noqa: S608
+
+
+def release_notes_of(version):
+    return on_db1("SELECT count(*) FROM release_notes WHERE release = '%s'" % version)  # noqa: S608 (test values)
 
 
 def link(host, name):
@@ -148,9 +188,36 @@ def before(converged):
     return {h: link(h, "current") for h in APPS}
 
 
-def test_deploy_new_release_without_an_error_at_the_edge(before, release_dirs):
-    r, load = deploy(V2, release_dirs[V2], "deploy-2")
+def test_deploy_under_check_mode_reports_the_changes_and_makes_none(before, release_dirs, migrations):
+    pids = {h: on(h, "pgrep", "-f", "-d,", "api/current/server.js").stdout.strip() for h in APPS}
+    args = deploy_args(V2, release_dirs[V2], migrations)
+    r = playbook("playbooks/deploy.yml", "--check", "--diff", *args, log="deploy-2-check")
     assert r.returncode == 0, problems(r)
+    stats = recap(r.stdout)
+    # what a real run would do, host by host: the release placed, the migration applied
+    assert all(stats[h]["changed"] > 0 for h in APPS), stats
+    out = " ".join(r.stdout.split())
+    for h in APPS:
+        assert "%s: would place release %s of api" % (h, V2) in out, problems(r)
+    assert "Would apply: %d_release_notes" % MIGRATION in out, problems(r)
+    # and nothing done: links, release directories, the running processes, the database, the edge's upstream
+    for h in APPS:
+        assert link(h, "current") == before[h]
+        assert on(h, "test", "-e", "%s/releases/%s" % (RELEASES, V2)).returncode == 1
+        assert on(h, "pgrep", "-f", "-d,", "api/current/server.js").stdout.strip() == pids[h]
+        server = "%s.%d:3000" % (NET, ADDRESSES[h])
+        r2 = on("edge1", "sudo", "-n", "/usr/local/lib/ierahkwa/nginx-drain", "status", "api", server)
+        assert r2.stdout.strip() == "in service: api " + server, r2.stdout + r2.stderr
+    assert not migration_recorded()
+
+
+def test_deploy_new_release_without_an_error_at_the_edge(before, release_dirs, migrations):
+    r, load = deploy(V2, release_dirs[V2], "deploy-2", migrations)
+    assert r.returncode == 0, problems(r)
+    # the migration, once, on db1, before the first batch
+    assert migration_recorded() and release_notes_of(V2) == "1"
+    applied = r.stdout.index("Applied: %d_release_notes" % MIGRATION)
+    assert applied < r.stdout.index("Deploy | out of the edge upstreams")
     for h in APPS:
         assert link(h, "current") == "releases/" + V2
         assert link(h, "previous") == before[h], "the release it replaced is recorded"
@@ -165,18 +232,14 @@ def test_deploy_new_release_without_an_error_at_the_edge(before, release_dirs):
     assert V2 in load.versions, load.summary()
 
 
-def test_second_deploy_of_the_same_release_changes_nothing(before, release_dirs):
-    r = playbook(
-        "playbooks/deploy.yml",
-        "-e",
-        "release_version=" + V2,
-        "-e",
-        "lab_release_source=" + release_dirs[V2],
-        log="deploy-2-again",
-    )
+def test_second_deploy_of_the_same_release_changes_nothing(before, release_dirs, migrations):
+    r = playbook("playbooks/deploy.yml", *deploy_args(V2, release_dirs[V2], migrations), log="deploy-2-again")
     assert r.returncode == 0, problems(r)
     stats = recap(r.stdout)
     assert stats and {h: s["changed"] for h, s in stats.items()} == {h: 0 for h in stats}
+    # the migration is not applied again
+    assert "Applied: nothing" in " ".join(r.stdout.split()), problems(r)
+    assert release_notes_of(V2) == "1"
 
 
 def test_release_failing_its_health_check_is_rolled_back_without_an_error_at_the_edge(before, release_dirs):

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -464,6 +465,49 @@ def test_start_production_brings_stopped_services_up_and_waits_for_ready(host):
     FIGURES["start-production.yml from stopped to ready (s)"] = r.seconds
     r = playbook("start-production.yml")
     assert recap_changed(r.stdout) == {HOST: 0}, failure(r.stdout)
+
+
+def test_deploy_restarts_a_service_on_its_new_release_and_rolls_back_a_failing_one(host, tmp_path):
+    """deploy.yml with a systemd service (ledger, the .NET stand-in, release_apps[].services): release 2 placed, current
+    switched, the unit restarted (a new process serving version 2) and /ready awaited; the same release again changes
+    nothing; release 3, whose /ready fails, is rolled back (current on 2 again, the unit restarted on it, the play
+    failed naming both releases); rollback.yml on demand goes back to release 1, as converged."""
+
+    def served():
+        return json.loads(run(host, "curl -fsS -m 5 http://127.0.0.1:5000/ready"))["version"]
+
+    def current():
+        return run(host, "readlink /srv/ierahkwa/ledger/current").strip()
+
+    assert (served(), current()) == ("1", "releases/1")
+    old = main_pid(host, "ledger.service")
+    r = playbook("deploy.yml", "-e", "release_version=2")
+    assert recap_changed(r.stdout)[HOST] > 0, failure(r.stdout)
+    assert (served(), current()) == ("2", "releases/2")
+    assert run(host, "readlink /srv/ierahkwa/ledger/previous").strip() == "releases/1"
+    assert main_pid(host, "ledger.service") != old
+    assert "ok: [%s] => (item=ledger: http://127.0.0.1:5000/ready)" % HOST in r.stdout, failure(r.stdout)
+    FIGURES["deploy.yml of a service release (s)"] = r.seconds
+
+    r = playbook("deploy.yml", "-e", "release_version=2")
+    assert recap_changed(r.stdout) == {HOST: 0}, failure(r.stdout)
+
+    broken = tmp_path / "ledger-broken"
+    broken.mkdir()
+    shutil.copy(os.path.join(PROJECT, "tests/fixtures/sample-service/sample-service.py"), broken)
+    (broken / "READY_FAIL").write_text("a release whose /ready answers 503\n")
+    app = [{"name": "ledger", "source": str(broken), "services": ["ledger"]}]
+    extra = tmp_path / "broken.json"
+    extra.write_text(json.dumps({"release_apps": app, "release_version": "3", "deploy_ready_retries": 3}))
+    r = playbook("deploy.yml", "-e", "@%s" % extra, check=False)
+    out = " ".join(r.stdout.replace("\\n", " ").split())
+    assert r.returncode != 0
+    assert "ledger: release 3 failed, back on release 2" in out, failure(r.stdout)
+    assert (served(), current()) == ("2", "releases/2")
+
+    r = playbook("rollback.yml")
+    assert recap_changed(r.stdout)[HOST] > 0, failure(r.stdout)
+    assert (served(), current()) == ("1", "releases/1")
 
 
 def test_no_secret_in_any_log_or_output(host):
