@@ -448,6 +448,70 @@ def test_pm2_logs_are_json_lines_and_logrotate_rotates_them_while_the_app_writes
     assert settings["exp_backoff_restart_delay"] == 100 and settings["kill_timeout"] == 5000, settings
 
 
+# Asks the app on PORT for N lines to stdout and N to stderr (/burst: 50 a millisecond), runs logrotate on the role's
+# /etc/logrotate.d/ierahkwa-pm2 (rename, then pm2 reloadLogs) 1 s in, waits for both bursts, then counts the lines
+# of this run (MARK) in the rotated and the live file of each stream. PM2 writes a line as JSON with the app's text in
+# "message"; in fork mode one message may hold several lines or part of one, so the messages are joined in order.
+BURST_ROTATION = r"""
+import json, re, subprocess, sys, threading, time, urllib.request
+app, port, n, mark = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+answers = {}
+def burst(stream):
+    url = "http://127.0.0.1:%d/burst?n=%d&mark=%s&stream=%s" % (port, n, mark, stream)
+    with urllib.request.urlopen(url, timeout=120) as r:
+        answers[stream] = json.load(r)["lines"]
+threads = [threading.Thread(target=burst, args=(s,)) for s in ("out", "err")]
+for t in threads:
+    t.start()
+time.sleep(1)
+rotate = subprocess.run(["logrotate", "-f", "/etc/logrotate.d/ierahkwa-pm2"], capture_output=True, text=True)
+for t in threads:
+    t.join(150)
+time.sleep(2)
+out = {"answers": answers, "rotate_rc": rotate.returncode, "rotate_err": rotate.stderr[-500:]}
+pattern = re.compile(r'"mark":"%s","seq":(\d+)' % re.escape(mark))
+for stream in ("out", "err"):
+    live = "/var/log/pm2/%s.%s.log" % (app, stream)
+    texts = {}
+    for path in (live + ".1", live):
+        with open(path) as f:
+            texts[path] = "".join(json.loads(line)["message"] for line in f if mark in line)
+    seqs = [int(s) for s in pattern.findall(texts[live + ".1"] + texts[live])]
+    out[stream] = {"lines": len(seqs), "distinct": len(set(seqs)),
+                   "missing": sorted(set(range(1, n + 1)) - set(seqs))[:10],
+                   "in_live": len(pattern.findall(texts[live]))}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("app", ["web", "bridge"])
+def test_logrotate_in_the_middle_of_a_burst_drops_no_line(host, app):
+    """An app writes 100,000 lines to stdout and as many to stderr as fast as it can while logrotate renames its
+    logs and runs pm2 reloadLogs: each line is in the rotated or the live file exactly once, for a cluster-mode app
+    (web: its workers reopen their logs) and a fork-mode one (bridge: the daemon reopens them). PM2 as published
+    drops the lines its old stream still buffers, and stderr lines written while stdout reopens; the role patches
+    that (pm2_reload_logs_patch)."""
+    n = 100000
+    r = pyrun(host, BURST_ROTATION, app, PORTS[app], n, "b%d" % (time.time() * 1000))
+    mode = "fork" if app == "bridge" else "cluster"
+    FIGURES["logrotate mid-burst, %s (%s): lines kept out/err, in the live file" % (app, mode)] = (
+        "%d/%d of %d each, %d/%d"
+        % (
+            r["out"]["lines"],
+            r["err"]["lines"],
+            n,
+            r["out"]["in_live"],
+            r["err"]["in_live"],
+        )
+    )
+    assert r["rotate_rc"] == 0, r["rotate_err"]
+    assert r["answers"] == {"out": n, "err": n}, r
+    for stream in ("out", "err"):
+        got = r[stream]
+        assert got["missing"] == [] and got["lines"] == n and got["distinct"] == n, (stream, got)
+        assert 0 < got["in_live"] < n, ("the rotation was not in the middle of the burst", stream, got)
+
+
 def test_start_production_brings_stopped_services_up_and_waits_for_ready(host):
     """The "script maestro": with the PM2 daemon and the service stopped (nothing answers), start-production.yml
     starts them and returns only once every readiness URL answers; a second run changes nothing."""
