@@ -22,8 +22,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # iptables: netavark 1.4 sets up container networks with it ("netavark: No such file or directory" without it).
+# nodejs: the integration tests parse the JavaScript the pm2 role edits (node --check).
 packages=(podman runc netavark aardvark-dns iptables debootstrap iproute2 nftables openssh-client sshpass curl
-          python3-venv git make shellcheck testssl.sh wrk)
+          python3-venv git make shellcheck testssl.sh wrk nodejs)
 apt_install() {
   local missing=()
   for p in "${packages[@]}"; do

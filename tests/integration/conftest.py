@@ -1,4 +1,5 @@
-"""Fixtures of the Vault integration tests: the stand-in over HTTP and HTTPS, and a real Vault when configured."""
+"""Fixtures of the integration tests: the Vault stand-in over HTTP and HTTPS (and a real Vault when configured), and
+the environment of a playbook run against this checkout."""
 
 import os
 import sys
@@ -26,6 +27,21 @@ def collections_tree(tmp_path_factory):
     ns.mkdir(parents=True)
     (ns / 'platform').symlink_to(REPO)
     return str(root)
+
+
+@pytest.fixture
+def playbook_env(collections_tree):
+    """Environment of an ansible-playbook run on this machine with this checkout as ierahkwa.platform: none of the
+    caller's ANSIBLE_* settings, no colour, no retry files, this Python."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith('ANSIBLE_')}
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=collections_tree,
+        ANSIBLE_NOCOLOR='1',
+        ANSIBLE_FORCE_COLOR='0',
+        ANSIBLE_PYTHON_INTERPRETER=os.path.realpath(sys.executable),
+        ANSIBLE_RETRY_FILES_ENABLED='0',
+    )
+    return env
 
 
 @pytest.fixture(params=['standin-http', 'standin-https', 'standin-as-real', 'real'])

@@ -33,17 +33,10 @@ PLAY = """
 
 
 @pytest.fixture
-def lab(tmp_path, collections_tree):
+def lab(tmp_path, playbook_env):
     root = tmp_path / 'srv'
     (tmp_path / 'play.yml').write_text(textwrap.dedent(PLAY.format(root=root)))
-    env = {k: v for k, v in os.environ.items() if not k.startswith('ANSIBLE_')}
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=collections_tree,
-        ANSIBLE_NOCOLOR='1',
-        ANSIBLE_FORCE_COLOR='0',
-        ANSIBLE_PYTHON_INTERPRETER=os.path.realpath(os.sys.executable),
-        ANSIBLE_RETRY_FILES_ENABLED='0',
-    )
+    env = playbook_env
 
     def archive(version):
         path = tmp_path / ('ledger-%s.tar.gz' % version)
