@@ -39,7 +39,8 @@ stage_integration() {
   PYTHONPATH="$ROOT/.cache/collections" python -m pytest -p no:cacheprovider -v \
     tests/integration/test_vault.py tests/integration/test_vault_write.py tests/integration/test_vault_play.py \
     tests/integration/test_preflight_rules.py tests/integration/test_rotate_secrets_play.py \
-    tests/integration/test_nginx_preflight.py tests/integration/test_release_archive.py
+    tests/integration/test_nginx_preflight.py tests/integration/test_release_archive.py \
+    tests/integration/test_pm2_reload_logs_patch.py
 }
 
 stage_sanity() {
