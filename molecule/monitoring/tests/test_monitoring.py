@@ -140,7 +140,7 @@ def test_every_target_is_up(mon):
 def test_rules_loaded_with_the_lab_for(mon):
     groups = api(mon, '/api/v1/rules')['groups']
     rules = [r for g in groups for r in g['rules']]
-    assert len(rules) == 18
+    assert len(rules) == 21
     assert {r['duration'] for r in rules} == {10}
     assert all(r['health'] == 'ok' for r in rules)
 
@@ -234,6 +234,28 @@ def test_instance_down_fires_is_delivered_and_resolves(mon, target):
     # Only the stopped target was reported down (no leftover of Debian's example configuration either).
     assert {a[1]['instance'] for a in hooks(mon) if a[1]['alertname'] == 'InstanceDown'} == {TARGET}
     assert not [a for a in api(mon, '/api/v1/alerts')['alerts'] if a['labels']['instance'].startswith('localhost')]
+
+
+def test_redis_down_behind_a_running_exporter_fires_is_delivered_and_resolves(mon, target):
+    """Redis stopped while redis_exporter keeps answering: no InstanceDown (its target stays up), but RedisDown fires
+    from redis_up 0, reaches the webhook through Alertmanager, and resolves once Redis is back."""
+
+    def alert(status):
+        return [a for a in hooks(mon) if a[0] == status and a[1]['alertname'] == 'RedisDown']
+
+    assert alert('firing') == []
+    target.check_output('systemctl stop redis-server@cache')
+    try:
+        fired, TIMINGS['redis_down_fired_s'] = wait_for('RedisDown', lambda: alert('firing'), 120)
+        assert fired[0][1]['job'] == 'redis' and fired[0][1]['severity'] == 'critical', fired
+        assert fired[0][1]['instance'] == TARGET, fired
+        up = api(mon, '/api/v1/query?query=' + urllib.parse.quote('up{job="redis"}'))['result']
+        assert up and up[0]['value'][1] == '1', up
+    finally:
+        target.check_output('systemctl start redis-server@cache')
+    TIMINGS['redis_down_resolved_s'] = wait_for('RedisDown resolved', lambda: alert('resolved'), 120)[1]
+    assert target.service('redis-server@cache').is_running
+    assert not [a for a in hooks(mon) if a[1]['alertname'] == 'InstanceDown' and a[1].get('job') == 'redis']
 
 
 def test_stale_backup_metrics_fire_the_backup_alerts(mon, target):
@@ -374,9 +396,14 @@ def test_dashboard_postgresql_queries_run_with_data(mon):
 
 
 def test_db_exporters_metric_names_and_secrets(mon, target):
-    """The names the rules read (pg_replication_lag from the role's queries, pgbouncer_waiting_clients), and the
-    DSN and the stats password in 0600 files of the exporter users, not on a command line."""
-    for metric in ['pg_up', 'pg_replication_lag', 'pg_replication_is_replica', 'pgbouncer_waiting_clients']:
+    """The names the rules read (pg_replication_lag from the role's queries, pgbouncer_waiting_clients, pg_up of
+    PostgresDown), and the DSN and the stats password in 0600 files of the exporter users, not on a command line."""
+    for metric in [
+        'pg_up',
+        'pg_replication_lag',
+        'pg_replication_is_replica',
+        'pgbouncer_waiting_clients',
+    ]:
         result = api(mon, '/api/v1/query?query=' + metric)['result']
         assert result and result[0]['metric']['instance'] == TARGET, metric
     assert api(mon, '/api/v1/query?query=pg_up')['result'][0]['value'][1] == '1'
